@@ -1,0 +1,45 @@
+"""The application factory: a readable list of what the app is made of."""
+
+from __future__ import annotations
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from backend import cli, errors
+from backend.api import Api
+from backend.audit.routes import blp as audit_blp
+from backend.auth.routes import blp as auth_blp
+from backend.auth.service import AuthSettings
+from backend.config import Config
+from backend.core import request_context
+from backend.db import Database
+from backend.health.routes import blp as health_blp
+from backend.participants.routes import blp as participants_blp
+
+BLUEPRINTS = (health_blp, auth_blp, participants_blp, audit_blp)
+
+
+def create_app(config: Config | None = None, database: Database | None = None) -> Flask:
+    """Build the app; `config` defaults to the environment, `database` to config's URL."""
+    config = config or Config.from_env()
+    request_context.configure_logging(config.log_level)
+
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=config.secret_key,
+        MAX_CONTENT_LENGTH=config.max_content_length,
+        LIMBTRACK=config,
+        **Api.flask_settings(),
+    )
+    if config.trusted_proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxies, x_proto=config.trusted_proxies)  # type: ignore[method-assign]
+
+    request_context.init_app(app)
+    (database or Database(config.database_url)).init_app(app)
+    app.extensions["limbtrack_auth"] = AuthSettings.from_config(config)
+    api = Api(app)
+    for blueprint in BLUEPRINTS:
+        api.register_blueprint(blueprint)
+    errors.init_app(app)  # after Api, so our envelope replaces flask-smorest's handler
+    cli.init_app(app)
+    return app

@@ -1,0 +1,110 @@
+"""Append audit and access events. Callers flush; the use case that called commits."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import Enum
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Select, inspect, select
+from sqlalchemy.orm import Session
+
+from backend.audit.models import AccessEvent, AuditEvent
+from backend.auth.policy import participant_in_scope
+from backend.core.actor import Actor
+from backend.core.timeutil import utcnow
+from backend.db import Base
+
+# Columns never copied into before/after snapshots.
+_SECRET_COLUMNS = {"password_hash", "code_hash", "token_hash", "request_fingerprint"}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, UUID):
+        return str(value)
+    return value
+
+
+def snapshot(obj: Base) -> dict[str, Any]:
+    """The column values of `obj` as JSON, for an audit before/after."""
+    mapper = inspect(obj).mapper
+    return {
+        attr.key: _jsonable(getattr(obj, attr.key))
+        for attr in mapper.column_attrs
+        if attr.key not in _SECRET_COLUMNS
+    }
+
+
+def record_audit(
+    session: Session,
+    actor: Actor,
+    action: str,
+    entity: Base,
+    *,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    reason: str | None = None,
+    participant_id: int | None = None,
+    study_id: int | None = None,
+    now: datetime | None = None,
+) -> AuditEvent:
+    """Append one audit event for a write the caller is about to commit."""
+    session.flush()  # the entity needs its id
+    event = AuditEvent(
+        occurred_at=now or utcnow(),
+        actor_type=actor.kind,
+        actor_id=actor.audit_id,
+        actor_role=actor.role,
+        action=action,
+        entity_type=entity.__tablename__,
+        entity_id=str(inspect(entity).identity[0]),  # type: ignore[index]
+        study_id=study_id if study_id is not None else actor.study_id,
+        participant_id=participant_id,
+        before=before,
+        after=after,
+        reason=reason,
+        request_id=actor.request_id,
+    )
+    session.add(event)
+    return event
+
+
+def record_access(
+    session: Session,
+    actor: Actor,
+    resource: str,
+    *,
+    participant_id: int | None = None,
+    study_id: int | None = None,
+    now: datetime | None = None,
+) -> None:
+    """Log that `actor` read `resource` (of one participant, or an export)."""
+    session.add(
+        AccessEvent(
+            occurred_at=now or utcnow(),
+            actor_type=actor.kind,
+            actor_id=actor.audit_id,
+            actor_role=actor.role,
+            resource=resource,
+            study_id=study_id if study_id is not None else actor.study_id,
+            participant_id=participant_id,
+            request_id=actor.request_id,
+        )
+    )
+
+
+def participant_audit_query(session: Session, actor: Actor, participant_id: int, now: datetime) -> Select[Any]:
+    """Audit events about one participant, oldest first; reading them is itself logged."""
+    participant = participant_in_scope(session, actor, participant_id)
+    record_access(session, actor, "audit_trail", participant_id=participant.id, study_id=participant.study_id, now=now)
+    session.commit()
+    return (
+        select(AuditEvent)
+        .where(AuditEvent.participant_id == participant.id)
+        .order_by(AuditEvent.occurred_at, AuditEvent.id)
+    )

@@ -1,0 +1,1 @@
+"""Authentication (staff logins, patient device activation, tokens, throttling) and access rules."""

@@ -1,0 +1,164 @@
+"""`flask` commands for operators. Each one calls the same services the API uses."""
+
+from __future__ import annotations
+
+import secrets
+import stat
+import uuid
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+from sqlalchemy import select
+
+from backend import migrations
+from backend.auth.access import auth_settings
+from backend.auth.service import issue_activation_code, staff_actor
+from backend.config import VAR_DIR, Config
+from backend.core.actor import Actor
+from backend.core.timeutil import utcnow
+from backend.db import get_database
+from backend.errors import DomainError
+from backend.participants.models import Participant
+from backend.participants.service import create_participant
+from backend.staff.models import StaffRole, StaffUser
+from backend.staff.service import create_staff, disable_staff
+from backend.studies.protocol import DEMO_PROTOCOL_PATH, ProtocolError, read_protocol_file
+from backend.studies.service import find_study, load_protocol
+
+db_cli = AppGroup("db", help="The operational database.")
+protocol_cli = AppGroup("protocol", help="Study protocols.")
+staff_cli = AppGroup("staff", help="Staff accounts.")
+demo_cli = AppGroup("demo", help="The demo study for a laptop.")
+
+
+def _config() -> Config:
+    return current_app.config["LIMBTRACK"]  # type: ignore[no-any-return]
+
+
+def _fail(message: str) -> click.ClickException:
+    return click.ClickException(message)
+
+
+@db_cli.command("upgrade")
+def db_upgrade() -> None:
+    """Apply all migrations to the operational database."""
+    url = _config().database_url
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    migrations.upgrade(get_database().engine)
+    click.echo("database is at the latest migration")
+
+
+@protocol_cli.command("load")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def protocol_load(path: Path) -> None:
+    """Create a study from a protocol file, or add a new version of it."""
+    try:
+        document, sha256 = read_protocol_file(path)
+        with get_database().session_scope() as session:
+            result = load_protocol(session, document, sha256, Actor.system("cli:protocol load"), utcnow())
+            click.echo(
+                f"{result.study.code} protocol {result.protocol_version.version}: {result.outcome}"
+                + (f"; sites added: {', '.join(result.added_sites)}" if result.added_sites else "")
+                + (f"; cohorts added: {', '.join(result.added_cohorts)}" if result.added_cohorts else "")
+            )
+    except ProtocolError as exc:
+        raise _fail(str(exc)) from exc
+
+
+@staff_cli.command("create")
+@click.option("--study", "study_code", required=True, help="Study code, e.g. PMSC-CLI-1")
+@click.option("--email", required=True)
+@click.option("--role", type=click.Choice([r.value for r in StaffRole]), required=True)
+@click.option("--site", "sites", multiple=True, help="Site code; repeat for several sites")
+@click.password_option(envvar="LIMBTRACK_STAFF_PASSWORD", help="Prompted for when not given")
+def staff_create(study_code: str, email: str, role: str, sites: tuple[str, ...], password: str) -> None:
+    """Create a staff account."""
+    try:
+        with get_database().session_scope() as session:
+            study = find_study(session, study_code)
+            user = create_staff(
+                session, auth_settings().secrets, Actor.system("cli:staff create"), study, email, password,
+                StaffRole(role), list(sites), utcnow(),
+            )
+            click.echo(f"created {user.role.value} {user.email} (sites: {', '.join(sites) or 'all'})")
+    except DomainError as exc:
+        raise _fail(exc.message) from exc
+
+
+@staff_cli.command("disable")
+@click.argument("email")
+@click.option("--reason", required=True)
+def staff_disable(email: str, reason: str) -> None:
+    """Disable a staff account and end its sessions at once."""
+    try:
+        with get_database().session_scope() as session:
+            ended = disable_staff(session, Actor.system("cli:staff disable"), email, reason, utcnow())
+            click.echo(f"disabled {email}; {ended} session(s) ended")
+    except DomainError as exc:
+        raise _fail(exc.message) from exc
+
+
+DEMO_NURSE_EMAIL = "nurse@demo.limbtrack.test"
+DEMO_SUBJECT = "TEH01-001"
+
+
+def _demo_password(path: Path) -> tuple[str, bool]:
+    """The demo nurse's password, kept in var/ (never in the repository)."""
+    if path.exists():
+        return path.read_text().strip(), False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    password = secrets.token_urlsafe(12)
+    path.write_text(password + "\n")
+    path.chmod(stat.S_IRUSR | stat.S_IWUSR)
+    return password, True
+
+
+@demo_cli.command("seed")
+def demo_seed() -> None:
+    """Load the demo protocol, a demo nurse and participant; print a login and a fresh code."""
+    config = _config()
+    if config.is_production:
+        raise _fail("the demo seed is for development machines only")
+    document, sha256 = read_protocol_file(DEMO_PROTOCOL_PATH)
+    now = utcnow()
+    with get_database().session_scope() as session:
+        load_protocol(session, document, sha256, Actor.system("cli:demo seed"), now)
+        study = find_study(session, document["study"]["code"])
+        password, new = _demo_password(VAR_DIR / "demo-nurse-password.txt")
+        nurse = session.scalar(select(StaffUser).where(StaffUser.email == DEMO_NURSE_EMAIL))
+        if nurse is None or new:
+            if nurse is not None:  # the password file was removed: start the demo account afresh
+                raise _fail(f"{DEMO_NURSE_EMAIL} exists but var/demo-nurse-password.txt is gone; delete var/ to start over")
+            nurse = create_staff(
+                session, auth_settings().secrets, Actor.system("cli:demo seed"), study, DEMO_NURSE_EMAIL, password,
+                StaffRole.NURSE, [document["sites"][0]["code"]], now,
+            )
+        actor = staff_actor(nurse, f"demo-{uuid.uuid4().hex[:12]}")
+        participant = session.scalar(
+            select(Participant).where(Participant.study_id == study.id, Participant.subject_code == DEMO_SUBJECT)
+        )
+        if participant is None:
+            participant, _ = create_participant(
+                session, actor,
+                {
+                    "client_uuid": uuid.uuid5(uuid.NAMESPACE_URL, "limbtrack-demo-participant"),
+                    "subject_code": DEMO_SUBJECT, "site_code": document["sites"][0]["code"],
+                    "cohort_code": document["cohorts"][0]["code"], "target_leg": "right",
+                    "timezone": document["sites"][0]["timezone"], "language": "en", "day0_date": None,
+                    "consent_version": "1.0", "consent_date": now.date(),
+                },
+                now,
+            )
+        issued = issue_activation_code(session, auth_settings(), actor, participant, now)
+    click.echo(f"demo study {study.code} is ready")
+    click.echo(f"  staff login:      {DEMO_NURSE_EMAIL} / {password}")
+    click.echo(f"  participant:      {DEMO_SUBJECT} (id {participant.id})")
+    click.echo(f"  activation code:  {issued.code} (valid until {issued.expires_at:%Y-%m-%d %H:%M} UTC)")
+
+
+def init_app(app: Flask) -> None:
+    for group in (db_cli, protocol_cli, staff_cli, demo_cli):
+        app.cli.add_command(group)

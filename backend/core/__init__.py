@@ -1,0 +1,1 @@
+"""Pieces every domain package shares: schemas, time, idempotency, the blueprint."""

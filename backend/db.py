@@ -1,0 +1,124 @@
+"""Declarative base, UTC datetimes, and the engine/session wiring.
+
+Plain SQLAlchemy 2 (not Flask-SQLAlchemy): the request gets one session from
+`get_session()`, jobs use `session_scope()`, and tests bind the same sessionmaker to a
+connection with an outer transaction so every test rolls back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Flask, current_app, g
+from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Store aware datetimes as UTC and always hand back aware UTC datetimes.
+
+    SQLite keeps no offset, PostgreSQL converts to the session zone; normalising on
+    both sides makes the two behave the same. Naive values are a bug and are refused.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """Create an engine; on SQLite, make transactions and foreign keys behave."""
+    if url.startswith("sqlite"):
+        kwargs.setdefault("connect_args", {"timeout": 15})
+    engine = create_engine(url, **kwargs)
+    if engine.dialect.name == "sqlite":
+        _make_sqlite_transactional(engine)
+    return engine
+
+
+def _make_sqlite_transactional(engine: Engine) -> None:
+    # pysqlite's own transaction handling breaks SAVEPOINT and defers BEGIN; the
+    # SQLAlchemy documentation's recipe hands transaction control back to SQLAlchemy.
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=15000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+
+class Database:
+    """The operational database of one app: an engine and its sessionmaker."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = make_engine(url, pool_pre_ping=True)
+        self.sessionmaker: sessionmaker[Session] = sessionmaker(self.engine, expire_on_commit=False)
+
+    def init_app(self, app: Flask) -> None:
+        app.extensions["limbtrack_db"] = self
+        app.teardown_appcontext(_close_request_session)
+
+    @contextmanager
+    def session_scope(self) -> Iterator[Session]:
+        """Give a job its own session; the job commits, anything else rolls back."""
+        session = self.sessionmaker()
+        try:
+            yield session
+        finally:
+            session.rollback()
+            session.close()
+
+
+def get_database(app: Flask | None = None) -> Database:
+    return (app or current_app).extensions["limbtrack_db"]  # type: ignore[no-any-return]
+
+
+def get_session() -> Session:
+    """Return the session of the current request (or app context), opening it lazily."""
+    if "db_session" not in g:
+        g.db_session = get_database().sessionmaker()
+    return g.db_session  # type: ignore[no-any-return]
+
+
+def _close_request_session(_exc: BaseException | None) -> None:
+    session = g.pop("db_session", None)
+    if session is not None:
+        session.rollback()
+        session.close()

@@ -1,0 +1,12 @@
+"""Import every domain's models, so that Base.metadata knows all tables (Alembic, tests)."""
+
+from backend.audit.models import AccessEvent, AuditEvent
+from backend.auth.models import ActivationCode, AuthSession, AuthThrottle, AuthToken
+from backend.participants.models import Device, Participant
+from backend.staff.models import StaffUser, site_membership
+from backend.studies.models import Cohort, ProtocolVersion, Site, Study, Visit
+
+__all__ = [
+    "AccessEvent", "ActivationCode", "AuditEvent", "AuthSession", "AuthThrottle", "AuthToken", "Cohort", "Device",
+    "Participant", "ProtocolVersion", "Site", "StaffUser", "Study", "Visit", "site_membership",
+]

@@ -1,0 +1,1 @@
+"""Trial participants (subject codes only) and their devices."""

@@ -1,0 +1,103 @@
+"""Staff participant API and the patient's own profile."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+
+from backend.auth import policy
+from backend.auth.access import current_actor
+from backend.core.blueprint import Blueprint
+from backend.core.pagination import paginate_query
+from backend.core.timeutil import utcnow
+from backend.db import get_session
+from backend.participants import service
+from backend.participants.models import Participant
+from backend.participants.schemas import (
+    ParticipantCreateSchema,
+    ParticipantQueryArgsSchema,
+    ParticipantSchema,
+    ParticipantUpdateSchema,
+    ProfileSchema,
+    StatusChangeSchema,
+)
+
+blp = Blueprint("participants", __name__, url_prefix="/api/v1", description="Trial participants (subject codes only)")
+
+
+@blp.route("/participants")
+class Participants(MethodView):
+    @blp.auth(policy.READ_PARTICIPANTS)
+    @blp.arguments(ParticipantQueryArgsSchema, location="query")
+    @blp.response(200, ParticipantSchema(many=True))
+    @blp.paginate()
+    def get(self, filters: dict[str, Any], pagination_parameters: Any) -> list[Participant]:
+        """List the participants of your sites; filter by site, status, cohort or subject code."""
+        return paginate_query(get_session(), service.participants_query(current_actor(), filters), pagination_parameters)
+
+    @blp.auth(policy.MANAGE_PARTICIPANTS)
+    @blp.arguments(ParticipantCreateSchema)
+    @blp.response(201, ParticipantSchema)
+    @blp.alt_response(200, schema=ParticipantSchema, description="A replay of an earlier create (same client_uuid)")
+    @blp.alt_response(409, response="CONFLICT")
+    def post(self, data: dict[str, Any]) -> Any:
+        """Register a participant (status screening) at one of your sites."""
+        participant, created = service.create_participant(get_session(), current_actor(), data, utcnow())
+        return participant if created else (participant, 200)
+
+
+@blp.route("/participants/<int:participant_id>")
+class ParticipantById(MethodView):
+    @blp.auth(policy.READ_PARTICIPANTS)
+    @blp.response(200, ParticipantSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, participant_id: int) -> Participant:
+        """Read one participant."""
+        return service.read_participant(get_session(), current_actor(), participant_id, utcnow())
+
+    @blp.auth(policy.MANAGE_PARTICIPANTS)
+    @blp.arguments(ParticipantUpdateSchema)
+    @blp.response(200, ParticipantSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    def patch(self, changes: dict[str, Any], participant_id: int) -> Participant:
+        """Change a participant's staff-editable fields, with a reason."""
+        return service.update_participant(get_session(), current_actor(), participant_id, changes, utcnow())
+
+
+def _transition_view(transition: str, roles: frozenset[Any], doc: str) -> type[MethodView]:
+    class Transition(MethodView):
+        @blp.auth(roles)
+        @blp.arguments(StatusChangeSchema)
+        @blp.response(200, ParticipantSchema)
+        @blp.alt_response(404, response="NOT_FOUND")
+        @blp.alt_response(409, response="CONFLICT")
+        def post(self, data: dict[str, Any], participant_id: int) -> Participant:
+            return service.change_status(
+                get_session(), current_actor(), participant_id, transition, data["reason"], utcnow()
+            )
+
+    Transition.post.__doc__ = doc
+    Transition.__name__ = f"Participant{transition.capitalize()}"
+    return Transition
+
+
+blp.route("/participants/<int:participant_id>/enrol")(
+    _transition_view("enrol", policy.MANAGE_PARTICIPANTS, "Enrol a screened participant (status active).")
+)
+blp.route("/participants/<int:participant_id>/withdraw")(
+    _transition_view("withdraw", policy.WITHDRAW_PARTICIPANTS, "Withdraw a participant; their devices are signed out at once.")
+)
+blp.route("/participants/<int:participant_id>/complete")(
+    _transition_view("complete", policy.MANAGE_PARTICIPANTS, "Mark a participant's follow-up complete.")
+)
+
+
+@blp.route("/me")
+class OwnProfile(MethodView):
+    @blp.auth(patient=True)
+    @blp.response(200, ProfileSchema)
+    def get(self) -> Participant:
+        """Read the signed-in patient's own participant profile."""
+        return service.own_profile(get_session(), current_actor())

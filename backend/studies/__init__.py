@@ -1,0 +1,1 @@
+"""Studies and their versioned protocols: sites, cohorts, visits and windows."""
