@@ -6,12 +6,13 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from backend import cli, errors
-from backend.api import Api
+from backend.api import Api, swagger_ui_assets
 from backend.audit.routes import blp as audit_blp
 from backend.auth.routes import blp as auth_blp
 from backend.auth.service import AuthSettings
 from backend.config import Config
 from backend.core import request_context
+from backend.core.blueprint import IdConverter, id_param_schema
 from backend.db import Database
 from backend.health.routes import blp as health_blp
 from backend.participants.routes import blp as participants_blp
@@ -35,9 +36,12 @@ def create_app(config: Config | None = None, database: Database | None = None) -
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxies, x_proto=config.trusted_proxies)  # type: ignore[method-assign]
 
     request_context.init_app(app)
-    (database or Database(config.database_url)).init_app(app)
+    (database or Database.from_url(config.database_url)).init_app(app)
     app.extensions["limbtrack_auth"] = AuthSettings.from_config(config)
+    app.register_blueprint(swagger_ui_assets)
+    app.url_map.converters["id"] = IdConverter
     api = Api(app)
+    api.register_converter(IdConverter, id_param_schema)
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)
     errors.init_app(app)  # after Api, so our envelope replaces flask-smorest's handler

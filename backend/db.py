@@ -59,6 +59,8 @@ class Base(DeclarativeBase):
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine; on SQLite, make transactions and foreign keys behave."""
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]  # psycopg 3 is our driver
     if url.startswith("sqlite"):
         kwargs.setdefault("connect_args", {"timeout": 15})
     engine = create_engine(url, **kwargs)
@@ -87,9 +89,13 @@ def _make_sqlite_transactional(engine: Engine) -> None:
 class Database:
     """The operational database of one app: an engine and its sessionmaker."""
 
-    def __init__(self, url: str) -> None:
-        self.engine = make_engine(url, pool_pre_ping=True)
-        self.sessionmaker: sessionmaker[Session] = sessionmaker(self.engine, expire_on_commit=False)
+    def __init__(self, engine: Engine, session_factory: sessionmaker[Session] | None = None) -> None:
+        self.engine = engine
+        self.sessionmaker = session_factory or sessionmaker(engine, expire_on_commit=False)
+
+    @classmethod
+    def from_url(cls, url: str) -> Database:
+        return cls(make_engine(url, pool_pre_ping=True))
 
     def init_app(self, app: Flask) -> None:
         app.extensions["limbtrack_db"] = self

@@ -18,7 +18,7 @@ from backend.db import get_session
 blp = Blueprint("audit", __name__, url_prefix="/api/v1", description="Audit trail")
 
 
-@blp.route("/participants/<int:participant_id>/audit")
+@blp.route("/participants/<id:participant_id>/audit")
 class ParticipantAudit(MethodView):
     @blp.auth(policy.READ_PARTICIPANTS)
     @blp.response(200, AuditEventSchema(many=True))

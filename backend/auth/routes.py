@@ -87,7 +87,7 @@ def _pair_dict(pair: service.TokenPair) -> dict[str, Any]:
     }
 
 
-@blp.route("/participants/<int:participant_id>/activation-codes")
+@blp.route("/participants/<id:participant_id>/activation-codes")
 class ActivationCodes(MethodView):
     @blp.auth(policy.MANAGE_PARTICIPANTS)
     @blp.response(201, ActivationCodeSchema)
@@ -100,7 +100,7 @@ class ActivationCodes(MethodView):
         return service.issue_activation_code(session, auth_settings(), current_actor(), participant, utcnow())
 
 
-@blp.route("/participants/<int:participant_id>/sessions/revoke")
+@blp.route("/participants/<id:participant_id>/sessions/revoke")
 class SessionRevocation(MethodView):
     @blp.auth(policy.MANAGE_PARTICIPANTS)
     @blp.arguments(RevokeSessionsSchema)

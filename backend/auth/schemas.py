@@ -26,7 +26,13 @@ class TokenPairSchema(BaseSchema):
 
 class ActivateSchema(BaseSchema):
     code = fields.String(
-        required=True, validate=validate.Length(min=1, max=40), metadata={"example": "7K3M-Q9XD-2PA4"}
+        required=True,
+        # 12 characters of the code alphabet, in any case, with optional spaces or dashes.
+        validate=validate.Regexp(
+            r"^[ -]*(?:[0-9A-HJ-NP-TV-Za-hj-np-tv-zOoIiLl][ -]*){12}$",
+            error="Expected 12 letters and digits, as printed: XXXX-XXXX-XXXX.",
+        ),
+        metadata={"example": "7K3M-Q9XD-2PA4"},
     )
     platform = fields.String(load_default=None, validate=validate.OneOf(("ios", "android")))
     app_version = fields.String(load_default=None, validate=validate.Length(min=1, max=32))

@@ -20,12 +20,13 @@ class Actor:
     label: str | None = None
 
     @classmethod
-    def system(cls, label: str, request_id: str | None = None) -> Actor:
+    def system(cls, label: str, request_id: str | None = None, study_id: int | None = None) -> Actor:
         """An operator command or a job; `label` says which."""
         return cls(
             kind="system",
             id=None,
             role="system",
+            study_id=study_id,
             site_ids=None,
             request_id=request_id or f"job-{uuid.uuid4().hex[:16]}",
             label=label,

@@ -13,13 +13,36 @@ from functools import wraps
 from typing import Any
 
 import flask_smorest
+from werkzeug.routing import IntegerConverter
 
 from backend.auth.access import authenticate_request
 from backend.auth.policy import require_role
 from backend.errors import PermissionDenied
 
 
+MAX_ID = 2**31 - 1  # ids are 32-bit integers on every database we support
+
+
+class IdConverter(IntegerConverter):
+    """`<id:name>`: a positive 32-bit id; anything else is a 404 before any query runs."""
+
+    def __init__(self, url_map: Any) -> None:
+        super().__init__(url_map, min=1, max=MAX_ID)
+
+
+def id_param_schema(_converter: IdConverter) -> dict[str, Any]:
+    return {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+
+
 class Blueprint(flask_smorest.Blueprint):
+    def _document_pagination_metadata(self, spec: Any, resp_doc: dict[str, Any]) -> None:
+        # The header carries JSON text; document it as the string it is on the wire.
+        resp_doc.setdefault("headers", {})[self.PAGINATION_HEADER_NAME] = {
+            "description": "Pagination metadata as JSON: total, total_pages, first_page, last_page, page, "
+            "previous_page, next_page",
+            "schema": {"type": "string"},
+        }
+
     def auth(
         self, roles: Iterable[str] | None = None, *, patient: bool = False
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

@@ -47,7 +47,7 @@ class Participants(MethodView):
         return participant if created else (participant, 200)
 
 
-@blp.route("/participants/<int:participant_id>")
+@blp.route("/participants/<id:participant_id>")
 class ParticipantById(MethodView):
     @blp.auth(policy.READ_PARTICIPANTS)
     @blp.response(200, ParticipantSchema)
@@ -83,13 +83,13 @@ def _transition_view(transition: str, roles: frozenset[Any], doc: str) -> type[M
     return Transition
 
 
-blp.route("/participants/<int:participant_id>/enrol")(
+blp.route("/participants/<id:participant_id>/enrol")(
     _transition_view("enrol", policy.MANAGE_PARTICIPANTS, "Enrol a screened participant (status active).")
 )
-blp.route("/participants/<int:participant_id>/withdraw")(
+blp.route("/participants/<id:participant_id>/withdraw")(
     _transition_view("withdraw", policy.WITHDRAW_PARTICIPANTS, "Withdraw a participant; their devices are signed out at once.")
 )
-blp.route("/participants/<int:participant_id>/complete")(
+blp.route("/participants/<id:participant_id>/complete")(
     _transition_view("complete", policy.MANAGE_PARTICIPANTS, "Mark a participant's follow-up complete.")
 )
 

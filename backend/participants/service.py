@@ -14,6 +14,7 @@ from backend.auth.policy import participant_in_scope, scope_participants
 from backend.auth.service import end_participant_sessions
 from backend.core import idempotency
 from backend.core.actor import Actor
+from backend.core.timeutil import is_valid_timezone
 from backend.errors import Conflict, ValidationFailed
 from backend.participants.models import Participant, ParticipantStatus
 from backend.studies.models import Cohort, Site, Study
@@ -45,6 +46,11 @@ def _check_language(session: Session, study_id: int, language: str) -> None:
         raise _field_error("language", f"{language!r} is not a language of the protocol ({', '.join(languages)}).")
 
 
+def _check_timezone(name: str) -> None:
+    if not is_valid_timezone(name):
+        raise _field_error("timezone", f"{name!r} is not in the IANA time zone database.")
+
+
 def create_participant(
     session: Session, actor: Actor, data: dict[str, Any], now: datetime
 ) -> tuple[Participant, bool]:
@@ -60,6 +66,7 @@ def create_participant(
     site = _site(session, actor, data["site_code"])
     cohort = _cohort(session, actor.study_id, data["cohort_code"]) if data["cohort_code"] else None
     _check_language(session, actor.study_id, data["language"])
+    _check_timezone(data["timezone"])
     if data["consent_date"] > now.date():
         raise _field_error("consent_date", "Consent cannot be dated in the future.")
     if session.scalar(
@@ -124,6 +131,8 @@ def update_participant(
         participant.cohort = _cohort(session, participant.study_id, changes.pop("cohort_code"))
     if "language" in changes:
         _check_language(session, participant.study_id, changes["language"])
+    if "timezone" in changes:
+        _check_timezone(changes["timezone"])
     if "consent_date" in changes and changes["consent_date"] > now.date():
         raise _field_error("consent_date", "Consent cannot be dated in the future.")
     for name, value in changes.items():

@@ -1,0 +1,482 @@
+"""Authorisation per object: every route × every kind of caller.
+
+`ROUTES` says, for each (method, rule) of the app's URL map, who may call it and which
+object it addresses. `test_every_route_has_an_authorization_spec` keeps that table in
+step with the URL map, so a new route without an entry fails the suite. The matrix then
+calls each route as each actor of `ACTORS` — with the target participant at TEH-01 — and
+expects:
+
+- anonymous: 401 with the error envelope (public routes excepted);
+- a staff role the route does not allow, or a patient on a staff route: 403;
+- an allowed role at another site: 404 for a participant id (its existence is not
+  revealed), 422 for creating at a site that is not yours, a list without the target;
+- an allowed role in scope: the route's 2xx, so the table proves the route works;
+- staff on a patient route (`/api/v1/me`): 403; a patient there: 200 with their own record.
+
+A refused request must write nothing: the target's audit trail does not grow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pytest
+from flask import Flask
+from sqlalchemy import func, select
+from werkzeug.test import TestResponse
+
+from backend.audit.models import AuditEvent
+from backend.auth.policy import MANAGE_PARTICIPANTS, READ_PARTICIPANTS, WITHDRAW_PARTICIPANTS
+from backend.core.actor import Actor
+from backend.core.timeutil import utcnow
+from backend.participants.models import Participant
+from backend.participants.service import change_status
+from backend.staff.models import StaffRole
+from backend.staff.service import create_staff
+from backend.studies.protocol import DEMO_PROTOCOL_PATH, read_protocol_file
+from backend.studies.service import load_protocol
+from tests.factories import PASSWORD, Factory, bearer
+
+PARTICIPANT_ID = "<int:participant_id>"
+TARGET_SITE = "TEH-01"
+OTHER_SITE = "TEH-02"
+
+# flask's static files, the Swagger UI assets and flask-smorest's spec and docs pages.
+UNCHECKED_ENDPOINTS = frozenset(
+    {"static", "swagger_ui_assets.static", "api-docs.openapi_json", "api-docs.openapi_swagger_ui"}
+)
+UNCHECKED_METHODS = frozenset({"HEAD", "OPTIONS"})
+
+
+# --- the callers ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ActorSpec:
+    name: str
+    kind: Literal["anonymous", "patient", "staff"]
+    role: StaffRole | None = None
+    site: str | None = None
+    owns_target: bool = False  # a patient: is the target participant their own?
+
+    @property
+    def in_target_scope(self) -> bool:
+        return self.role == StaffRole.ADMIN or self.site == TARGET_SITE
+
+
+ACTORS = (
+    ActorSpec("anonymous", "anonymous"),
+    ActorSpec("patient_self", "patient", owns_target=True),
+    ActorSpec("patient_other", "patient"),
+    ActorSpec("nurse_same_site", "staff", StaffRole.NURSE, TARGET_SITE),
+    ActorSpec("nurse_other_site", "staff", StaffRole.NURSE, OTHER_SITE),
+    ActorSpec("investigator", "staff", StaffRole.INVESTIGATOR, TARGET_SITE),
+    ActorSpec("monitor", "staff", StaffRole.MONITOR, TARGET_SITE),
+    ActorSpec("admin", "staff", StaffRole.ADMIN),
+)
+
+
+class Scene:
+    """What one case needs, built on first use: the target participant, the caller."""
+
+    def __init__(self, make: Factory, actor: ActorSpec) -> None:
+        self.make = make
+        self.actor = actor
+        self._target: Participant | None = None
+        self.caller_participant: Participant | None = None
+
+    @property
+    def has_target(self) -> bool:
+        return self._target is not None
+
+    @property
+    def target(self) -> Participant:
+        """A participant in screening at TEH-01, cohort LOW."""
+        if self._target is None:
+            self._target = self.make.participant(site_code=TARGET_SITE, cohort_code="LOW")
+        return self._target
+
+    def headers(self) -> dict[str, str]:
+        actor = self.actor
+        if actor.kind == "anonymous":
+            return {}
+        if actor.kind == "patient":
+            self.caller_participant = self.target if actor.owns_target else self.make.participant(site_code=TARGET_SITE)
+            return self.make.patient_headers(self.caller_participant)
+        assert actor.role is not None and actor.site is not None or actor.role == StaffRole.ADMIN
+        user = self.make.staff(actor.role.value, sites=(actor.site,) if actor.site else ())
+        return self.make.staff_headers(user)
+
+
+# --- the routes ----------------------------------------------------------------------
+
+Access = Literal["public", "any_signed_in", "staff", "patient"]
+# What the route addresses, and so what an allowed role at another site gets.
+Scope = Literal["none", "participant", "site_in_body", "list"]
+OTHER_SITE_STATUS = {"participant": 404, "site_in_body": 422}
+
+Builder = Callable[[Scene], dict[str, Any] | None]
+Checker = Callable[[Scene, TestResponse], None]
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    access: Access
+    roles: frozenset[StaffRole] = frozenset()
+    scope: Scope = "none"
+    success: int = 200
+    prepare: Callable[[Scene], object] | None = None  # put the target into the state the route needs
+    body: Builder = field(default=lambda scene: None)
+    check: Checker | None = None  # what a 2xx must contain
+
+
+def _enrolled(scene: Scene) -> Participant:
+    target = scene.target
+    change_status(scene.make.db, Actor.system("test", study_id=target.study_id), target.id, "enrol", "eligible", utcnow())
+    return target
+
+
+def _ids(response: TestResponse) -> set[int]:
+    return {row["id"] for row in response.json}
+
+
+def _check_list(scene: Scene, response: TestResponse) -> None:
+    if scene.actor.in_target_scope:
+        assert scene.target.id in _ids(response)
+    else:
+        assert scene.target.id not in _ids(response)
+
+
+def _check_target_status(status: str) -> Checker:
+    def check(scene: Scene, response: TestResponse) -> None:
+        assert response.json["id"] == scene.target.id
+        assert response.json["status"] == status
+
+    return check
+
+
+def _check_own_profile(scene: Scene, response: TestResponse) -> None:
+    assert scene.caller_participant is not None
+    assert response.json["subject_code"] == scene.caller_participant.subject_code
+    if not scene.actor.owns_target:
+        assert response.json["subject_code"] != scene.target.subject_code
+
+
+def _check_logged_out(scene: Scene, response: TestResponse) -> None:
+    assert response.data == b""
+
+
+def _check_token_pair(scene: Scene, response: TestResponse) -> None:
+    assert response.json["token_type"] == "Bearer"
+    assert response.json["access_token"] and response.json["refresh_token"]
+
+
+def _check_activated(scene: Scene, response: TestResponse) -> None:
+    _check_token_pair(scene, response)
+    assert response.json["subject_code"] == scene.target.subject_code
+
+
+def _login_body(scene: Scene) -> dict[str, Any]:
+    return {"email": scene.make.staff("nurse").email, "password": PASSWORD}
+
+
+def _refresh_body(scene: Scene) -> dict[str, Any]:
+    return {"refresh_token": scene.make.login(scene.make.staff("nurse"))["refresh_token"]}
+
+
+def _activate_body(scene: Scene) -> dict[str, Any]:
+    return {"code": scene.make.activation_code(scene.target), "platform": "android"}
+
+
+def _reason(scene: Scene) -> dict[str, Any]:
+    return {"reason": "authorisation matrix"}
+
+
+P = "/api/v1/participants"
+
+ROUTES: dict[tuple[str, str], RouteSpec] = {
+    ("GET", "/healthz"): RouteSpec(
+        "public", check=lambda scene, response: _equal(response.json, {"status": "ok"})
+    ),
+    ("GET", "/readyz"): RouteSpec(
+        "public", check=lambda scene, response: _equal(response.json, {"status": "ok"})
+    ),
+    ("POST", "/api/v1/auth/staff/login"): RouteSpec("public", body=_login_body, check=_check_token_pair),
+    ("POST", "/api/v1/auth/refresh"): RouteSpec("public", body=_refresh_body, check=_check_token_pair),
+    ("POST", "/api/v1/auth/patient/activate"): RouteSpec(
+        "public", success=201, body=_activate_body, check=_check_activated
+    ),
+    ("POST", "/api/v1/auth/logout"): RouteSpec("any_signed_in", success=204, check=_check_logged_out),
+    ("GET", "/api/v1/me"): RouteSpec(
+        "patient", prepare=lambda scene: scene.target, check=_check_own_profile
+    ),
+    ("GET", P): RouteSpec(
+        "staff", READ_PARTICIPANTS, scope="list", prepare=lambda scene: scene.target, check=_check_list
+    ),
+    ("POST", P): RouteSpec(
+        "staff", MANAGE_PARTICIPANTS, scope="site_in_body", success=201,
+        body=lambda scene: scene.make.participant_payload(site_code=TARGET_SITE),
+        check=lambda scene, response: _equal(response.json["site_code"], TARGET_SITE),
+    ),
+    ("GET", f"{P}/{PARTICIPANT_ID}"): RouteSpec(
+        "staff", READ_PARTICIPANTS, scope="participant", check=_check_target_status("screening")
+    ),
+    ("PATCH", f"{P}/{PARTICIPANT_ID}"): RouteSpec(
+        "staff", MANAGE_PARTICIPANTS, scope="participant",
+        body=lambda scene: {"reason": "leg recorded wrongly", "target_leg": "left"},
+        check=lambda scene, response: _equal(response.json["target_leg"], "left"),
+    ),
+    ("POST", f"{P}/{PARTICIPANT_ID}/enrol"): RouteSpec(
+        "staff", MANAGE_PARTICIPANTS, scope="participant", body=_reason, check=_check_target_status("active")
+    ),
+    ("POST", f"{P}/{PARTICIPANT_ID}/withdraw"): RouteSpec(
+        "staff", WITHDRAW_PARTICIPANTS, scope="participant", body=_reason, check=_check_target_status("withdrawn")
+    ),
+    ("POST", f"{P}/{PARTICIPANT_ID}/complete"): RouteSpec(
+        "staff", MANAGE_PARTICIPANTS, scope="participant", prepare=_enrolled, body=_reason,
+        check=_check_target_status("completed"),
+    ),
+    ("POST", f"{P}/{PARTICIPANT_ID}/activation-codes"): RouteSpec(
+        "staff", MANAGE_PARTICIPANTS, scope="participant", success=201,
+        check=lambda scene, response: _equal(len(response.json["code"].replace("-", "")), 12),
+    ),
+    ("POST", f"{P}/{PARTICIPANT_ID}/sessions/revoke"): RouteSpec(
+        "staff", MANAGE_PARTICIPANTS, scope="participant", body=_reason,
+        check=lambda scene, response: _equal(type(response.json["sessions_revoked"]), int),
+    ),
+    ("GET", f"{P}/{PARTICIPANT_ID}/audit"): RouteSpec(
+        "staff", READ_PARTICIPANTS, scope="participant",
+        check=lambda scene, response: _equal(response.json[0]["action"], "participant.create"),
+    ),
+}
+
+
+def _equal(actual: object, expected: object) -> None:
+    assert actual == expected
+
+
+def expected_status(spec: RouteSpec, actor: ActorSpec) -> int:
+    if spec.access == "public":
+        return spec.success
+    if actor.kind == "anonymous":
+        return 401
+    if spec.access == "any_signed_in":
+        return spec.success
+    if spec.access == "patient":
+        return spec.success if actor.kind == "patient" else 403
+    if actor.kind != "staff" or actor.role not in spec.roles:
+        return 403
+    if actor.in_target_scope or spec.scope in ("none", "list"):
+        return spec.success
+    return OTHER_SITE_STATUS[spec.scope]
+
+
+ERROR_CODES = {401: "unauthenticated", 403: "forbidden", 404: "not_found", 422: "validation_failed"}
+
+
+def assert_error_envelope(response: TestResponse, status: int) -> None:
+    body = response.json
+    assert {"code", "status", "message", "request_id"} <= set(body), body
+    assert body["status"] == status
+    assert body["code"] == ERROR_CODES[status]
+    assert body["message"]
+    assert body["request_id"] == response.headers["X-Request-ID"]
+
+
+def _short(rule: str) -> str:
+    return rule.replace(PARTICIPANT_ID, "<id>")
+
+
+def call(scene: Scene, method: str, rule: str, body: dict[str, Any] | None, headers: dict[str, str],
+         participant_id: int | None = None) -> TestResponse:
+    url = rule.replace(PARTICIPANT_ID, str(participant_id)) if PARTICIPANT_ID in rule else rule
+    kwargs: dict[str, Any] = {"headers": headers}
+    if body is not None:
+        kwargs["json"] = body
+    return scene.make.client.open(url, method=method, **kwargs)
+
+
+def audit_count(scene: Scene) -> int:
+    return scene.make.db.scalar(
+        select(func.count()).select_from(AuditEvent).where(AuditEvent.participant_id == scene.target.id)
+    ) or 0
+
+
+# --- the tests -----------------------------------------------------------------------
+
+
+def test_role_sets_are_those_of_the_requirement() -> None:
+    """The matrix takes its role sets from the policy; this pins the policy to the issue."""
+    assert READ_PARTICIPANTS == {"admin", "investigator", "nurse", "monitor"}
+    assert MANAGE_PARTICIPANTS == {"admin", "investigator", "nurse"}  # monitors read only
+    assert WITHDRAW_PARTICIPANTS == {"admin", "investigator"}
+
+
+def test_every_route_has_an_authorization_spec(app: Flask) -> None:
+    served = {
+        (method, rule.rule)
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint not in UNCHECKED_ENDPOINTS
+        for method in rule.methods or ()
+        if method not in UNCHECKED_METHODS
+    }
+    missing = sorted(served - ROUTES.keys())
+    stale = sorted(ROUTES.keys() - served)
+    assert not missing, f"routes without an entry in ROUTES (add who may call them): {missing}"
+    assert not stale, f"ROUTES entries for routes the app no longer serves: {stale}"
+
+
+MATRIX = [
+    pytest.param(method, rule, actor, id=f"{method} {_short(rule)}-as-{actor.name}")
+    for (method, rule) in ROUTES
+    for actor in ACTORS
+]
+
+
+@pytest.mark.parametrize(("method", "rule", "actor"), MATRIX)
+def test_route_as_actor(make: Factory, method: str, rule: str, actor: ActorSpec) -> None:
+    spec = ROUTES[(method, rule)]
+    scene = Scene(make, actor)
+    if spec.prepare is not None:
+        spec.prepare(scene)
+    headers = scene.headers()
+    body = spec.body(scene)
+    participant_id = scene.target.id if PARTICIPANT_ID in rule else None
+    audit_before = audit_count(scene) if scene.has_target else None
+
+    response = call(scene, method, rule, body, headers, participant_id)
+
+    expected = expected_status(spec, actor)
+    assert response.status_code == expected, response.json
+    if expected >= 400:
+        assert_error_envelope(response, expected)
+        if expected == 401:
+            assert response.headers["WWW-Authenticate"].startswith("Bearer")
+        if audit_before is not None:
+            assert audit_count(scene) == audit_before, "a refused request wrote to the audit trail"
+    elif spec.check is not None:
+        spec.check(scene, response)
+
+
+PARTICIPANT_ROUTES = [
+    pytest.param(method, rule, id=f"{method} {_short(rule)}")
+    for (method, rule), spec in ROUTES.items()
+    if spec.scope == "participant"
+]
+
+
+@pytest.mark.parametrize(("method", "rule"), PARTICIPANT_ROUTES)
+def test_unknown_participant_id_is_404_even_for_admin(make: Factory, method: str, rule: str) -> None:
+    scene = Scene(make, ActorSpec("admin", "staff", StaffRole.ADMIN))
+    missing_id = scene.target.id + 10_000  # no participant has it: the test's database starts empty
+    response = call(scene, method, rule, ROUTES[(method, rule)].body(scene), scene.headers(), missing_id)
+    assert response.status_code == 404, response.json
+    assert_error_envelope(response, 404)
+
+
+SIGNED_IN_ROUTES = [
+    pytest.param(method, rule, id=f"{method} {_short(rule)}")
+    for (method, rule), spec in ROUTES.items()
+    if spec.access != "public"
+]
+
+
+@pytest.mark.parametrize(("method", "rule"), SIGNED_IN_ROUTES)
+@pytest.mark.parametrize("headers", [{}, bearer("not-a-token")], ids=["no-token", "bad-token"])
+def test_authentication_comes_before_validation(
+    make: Factory, method: str, rule: str, headers: dict[str, str]
+) -> None:
+    """An unsigned caller learns nothing about a route's arguments: 401, never 422."""
+    url = rule.replace(PARTICIPANT_ID, "1")
+    body = None if method == "GET" else {"unexpected": "field"}
+    query = "?status=no-such-status" if method == "GET" else ""
+    response = make.client.open(url + query, method=method, json=body, headers=headers)
+    assert response.status_code == 401, response.json
+    assert_error_envelope(response, 401)
+
+
+@pytest.mark.parametrize("role", [StaffRole.ADMIN, StaffRole.NURSE])
+def test_staff_of_another_study_reach_none_of_its_participants(make: Factory, role: StaffRole) -> None:
+    """Site codes repeat across studies (both have a TEH-01); scope is by site row, not code."""
+    target = make.participant(site_code=TARGET_SITE)
+    document, sha256 = read_protocol_file(DEMO_PROTOCOL_PATH)
+    document = {**document, "study": {**document["study"], "code": "OTHER-STUDY-1"}}
+    other_study = load_protocol(make.db, document, sha256, Actor.system("test"), utcnow()).study
+    assert other_study.id != target.study_id
+    stranger = create_staff(
+        make.db, make.settings.secrets, Actor.system("test"), other_study, f"{role.value}@other.example", PASSWORD,
+        role, [] if role == StaffRole.ADMIN else [TARGET_SITE], utcnow(),
+    )
+    headers = make.staff_headers(stranger)
+
+    response = make.client.get(f"/api/v1/participants/{target.id}", headers=headers)
+    assert response.status_code == 404, response.json
+    response = make.client.post(f"/api/v1/participants/{target.id}/enrol", json={"reason": "wrong study"},
+                                headers=headers)
+    assert response.status_code == 404, response.json
+    response = make.client.get("/api/v1/participants", headers=headers)
+    assert response.status_code == 200, response.json
+    assert _subject_codes(response) == []
+
+
+@pytest.mark.parametrize(
+    ("method", "rule", "body"),
+    [
+        pytest.param("POST", "/api/v1/auth/staff/login", {"email": "nobody@site.example", "password": "wrong"},
+                     id="login"),
+        pytest.param("POST", "/api/v1/auth/refresh", {"refresh_token": "not-a-token"}, id="refresh"),
+        pytest.param("POST", "/api/v1/auth/patient/activate", {"code": "AAAA-BBBB-CCCC"}, id="activate"),
+        pytest.param("POST", "/api/v1/auth/patient/activate", {"code": "?"}, id="activate-malformed"),
+    ],
+)
+def test_public_routes_refuse_wrong_credentials_not_the_caller(
+    make: Factory, method: str, rule: str, body: dict[str, Any]
+) -> None:
+    make.study()
+    response = make.client.open(rule, method=method, json=body)
+    assert response.status_code in (401, 422), response.json
+    assert_error_envelope(response, response.status_code)
+    # The refusal is about the credentials in the body, never a demand for a bearer token.
+    assert "WWW-Authenticate" not in response.headers
+    assert "Authorization" not in response.json["message"]
+
+
+def _subject_codes(response: TestResponse) -> list[str]:
+    return [row["subject_code"] for row in response.json]
+
+
+@pytest.fixture
+def two_sites(make: Factory) -> dict[str, list[str]]:
+    """Two participants at TEH-01, one at TEH-02."""
+    make.participant(subject_code="TEH01-801", site_code="TEH-01")
+    make.participant(subject_code="TEH01-802", site_code="TEH-01")
+    make.participant(subject_code="TEH02-801", site_code="TEH-02")
+    return {"TEH-01": ["TEH01-801", "TEH01-802"], "TEH-02": ["TEH02-801"]}
+
+
+def test_participant_list_of_a_nurse_shows_only_her_site(make: Factory, two_sites: dict[str, list[str]]) -> None:
+    headers = make.staff_headers(make.staff("nurse", sites=("TEH-02",)))
+    response = make.client.get("/api/v1/participants", headers=headers)
+    assert response.status_code == 200, response.json
+    assert _subject_codes(response) == ["TEH02-801"]
+    # A filter narrows the scope; it never widens it.
+    response = make.client.get("/api/v1/participants?site=TEH-01", headers=headers)
+    assert response.status_code == 200, response.json
+    assert _subject_codes(response) == []
+
+
+def test_participant_list_is_readable_by_a_monitor(make: Factory, two_sites: dict[str, list[str]]) -> None:
+    headers = make.staff_headers(make.staff("monitor", sites=("TEH-01",)))
+    response = make.client.get("/api/v1/participants", headers=headers)
+    assert response.status_code == 200, response.json
+    assert _subject_codes(response) == ["TEH01-801", "TEH01-802"]
+
+
+def test_participant_list_is_refused_to_a_patient(make: Factory, two_sites: dict[str, list[str]]) -> None:
+    own = make.db.scalar(select(Participant).where(Participant.subject_code == "TEH01-801"))
+    assert own is not None
+    response = make.client.get("/api/v1/participants", headers=make.patient_headers(own))
+    assert response.status_code == 403, response.json
+    assert_error_envelope(response, 403)

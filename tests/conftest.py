@@ -1,0 +1,113 @@
+"""Test wiring: one migrated database per run (SQLite file, or PostgreSQL from
+LIMBTRACK_TEST_DATABASE_URL), and per-test rollback with the savepoint recipe, so every
+test starts from the migrated, empty schema whatever it committed."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import Connection, Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from backend import migrations
+from backend.app import create_app
+from backend.config import Config
+from backend.db import Database, make_engine
+from tests.factories import Factory
+
+TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
+
+
+def test_config(**overrides: object) -> Config:
+    settings: dict[str, object] = {
+        "env": "testing",
+        "secret_key": TEST_SECRET,
+        "password_hash_time_cost": 1,
+        "password_hash_memory_kib": 1024,
+        "log_level": "WARNING",
+    }
+    settings.update(overrides)
+    return Config(**settings)  # type: ignore[arg-type]
+
+
+test_config.__test__ = False  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_outside_network() -> Iterator[None]:
+    """Fail any test that tries to reach a host outside this machine."""
+    real_connect = socket.socket.connect
+
+    def guarded(self: socket.socket, address: object) -> object:
+        host = address[0] if isinstance(address, tuple) else address
+        if isinstance(host, str) and not (
+            host.startswith("127.") or host in ("localhost", "::1") or self.family == socket.AF_UNIX
+        ):
+            raise RuntimeError(f"test tried to reach {host}: tests never leave this machine")
+        return real_connect(self, address)  # type: ignore[arg-type]
+
+    socket.socket.connect = guarded  # type: ignore[method-assign]
+    yield
+    socket.socket.connect = real_connect  # type: ignore[method-assign]
+
+
+def database_url(tmp_dir: Path) -> str:
+    return os.environ.get("LIMBTRACK_TEST_DATABASE_URL") or f"sqlite:///{tmp_dir / 'limbtrack-test.db'}"
+
+
+@pytest.fixture(scope="session")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    engine = make_engine(database_url(tmp_path_factory.mktemp("db")))
+    migrations.upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def connection(engine: Engine) -> Iterator[Connection]:
+    with engine.connect() as conn:
+        outer = conn.begin()
+        yield conn
+        outer.rollback()
+
+
+@pytest.fixture
+def session_factory(connection: Connection) -> sessionmaker[Session]:
+    return sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+
+
+@pytest.fixture
+def db(session_factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session inside the test's transaction; its commits are savepoints."""
+    session = session_factory()
+    yield session
+    session.close()
+
+
+@pytest.fixture
+def app(engine: Engine, session_factory: sessionmaker[Session]) -> Flask:
+    return create_app(test_config(), Database(engine, session_factory))
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def make(db: Session, app: Flask, client: FlaskClient) -> Factory:
+    """Factories for studies, staff, participants and signed-in headers."""
+    return Factory(db, app, client)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    from tests.api import test_schemathesis
+
+    if test_schemathesis.CASES["count"]:
+        terminalreporter.write_line(f"schemathesis cases: {test_schemathesis.CASES['count']}")
