@@ -15,7 +15,7 @@ from sqlalchemy import select
 from backend import migrations
 from backend.auth.access import auth_settings
 from backend.auth.service import issue_activation_code, staff_actor
-from backend.config import VAR_DIR, Config
+from backend.config import Config
 from backend.core.actor import Actor
 from backend.core.timeutil import utcnow
 from backend.db import get_database
@@ -127,7 +127,7 @@ def demo_seed() -> None:
     with get_database().session_scope() as session:
         load_protocol(session, document, sha256, Actor.system("cli:demo seed"), now)
         study = find_study(session, document["study"]["code"])
-        password, new = _demo_password(VAR_DIR / "demo-nurse-password.txt")
+        password, new = _demo_password(config.var_dir / "demo-nurse-password.txt")
         nurse = session.scalar(select(StaffUser).where(StaffUser.email == DEMO_NURSE_EMAIL))
         if nurse is None or new:
             if nurse is not None:  # the password file was removed: start the demo account afresh

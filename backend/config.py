@@ -41,6 +41,8 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
 @dataclass(frozen=True)
 class Config:
     env: str = "development"
+    # Local state of a laptop install (databases, photos, the demo login); not in git.
+    var_dir: Path = VAR_DIR
     database_url: str = _sqlite_url(VAR_DIR / "limbtrack.db")
     trial_database_url: str = _sqlite_url(VAR_DIR / "trial.db")
     photo_storage_dir: Path = VAR_DIR / "photos"

@@ -100,4 +100,5 @@ class AuthThrottle(Base):
     key: Mapped[str] = mapped_column(String(64))
     failures: Mapped[int] = mapped_column(default=0)
     window_started_at: Mapped[datetime]
+    last_failure_at: Mapped[datetime]
     locked_until: Mapped[datetime | None]

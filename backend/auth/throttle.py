@@ -3,8 +3,9 @@ worker and machine sees the same counters.
 
 Policy:
 - one account from one address: after 5 failures the pair is locked (423) for 1 minute,
-  doubling with each further failure up to 15 minutes. An attacker elsewhere does not
-  lock the nurse out at her own address;
+  doubling with each further failure up to 15 minutes; the count is forgotten only after
+  15 minutes without a failure, so a guesser who retries as each lock ends stays at the
+  cap. An attacker elsewhere does not lock the nurse out at her own address;
 - one account from anywhere: 50 failures in 15 minutes lock it (423) for what is left of
   that window, the bound on a distributed guess;
 - one address: 30 failed sign-ins, or 10 failed activation codes, in 15 minutes are
@@ -75,15 +76,18 @@ def record_failure(session: Session, rule: Rule, key: str, now: datetime) -> Non
     if row is None:
         try:
             with session.begin_nested():
-                row = AuthThrottle(scope=rule.scope, key=key, failures=0, window_started_at=now)
+                row = AuthThrottle(scope=rule.scope, key=key, failures=0, window_started_at=now, last_failure_at=now)
                 session.add(row)
         except IntegrityError:  # another worker created it a moment ago
             row = _row(session, rule, key)
             assert row is not None
-    if row.window_started_at + WINDOW <= now and (row.locked_until is None or row.locked_until <= now):
+    # Progressive locks forget after a quiet WINDOW; fixed-window counters after WINDOW.
+    since = row.last_failure_at if rule.base_lock is not None else row.window_started_at
+    if since + WINDOW <= now and (row.locked_until is None or row.locked_until <= now):
         row.failures = 0
         row.window_started_at = now
     row.failures += 1
+    row.last_failure_at = now
     if row.failures >= rule.limit:
         if rule.base_lock is not None and rule.max_lock is not None:
             lock = min(rule.base_lock * 2 ** min(row.failures - rule.limit, 10), rule.max_lock)

@@ -73,6 +73,7 @@ def upgrade() -> None:
     sa.Column('key', sa.String(length=64), nullable=False),
     sa.Column('failures', sa.Integer(), nullable=False),
     sa.Column('window_started_at', backend.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_failure_at', backend.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('locked_until', backend.db.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_auth_throttle')),
     sa.UniqueConstraint('scope', 'key', name=op.f('uq_auth_throttle_scope_key'))

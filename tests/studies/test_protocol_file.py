@@ -1,0 +1,93 @@
+"""The protocol file format: the shipped demo is valid; bad files are refused field by field."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+import yaml
+
+from backend.studies.protocol import DEMO_PROTOCOL_PATH, ProtocolError, parse_protocol, read_protocol_file
+
+
+def demo() -> dict[str, Any]:
+    return yaml.safe_load(DEMO_PROTOCOL_PATH.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
+def refused(document: dict[str, Any]) -> list[str]:
+    with pytest.raises(ProtocolError) as info:
+        parse_protocol(yaml.safe_dump(document, allow_unicode=True))
+    return info.value.lines
+
+
+def test_the_demo_protocol_is_the_pmsc_cli_study() -> None:
+    document, sha256 = read_protocol_file(DEMO_PROTOCOL_PATH)
+    assert document["study"]["registry_id"] == "IRCT20210221050446N1"
+    assert [c["code"] for c in document["cohorts"]] == ["LOW", "HIGH"]
+    visits = {v["code"]: (v["target_day"], v["window"]["start"], v["window"]["end"]) for v in document["visits"]}
+    assert visits == {
+        "BASELINE": (0, -14, 0),
+        "M1": (30, 23, 37),
+        "M2": (60, 53, 67),
+        "M3": (90, 83, 97),
+        "M4": (120, 113, 127),
+        "M5": (150, 143, 157),
+        "M6": (180, 166, 194),
+    }
+    assert [v["code"] for v in document["visits"] if v["injection"]] == ["BASELINE", "M2"]
+    assert document["marker"]["side_mm"] == 20.0
+    assert set(document["reminders"]["texts"]["rest_pain_diary"]) == {"en", "fa", "zh"}
+    assert len(sha256) == 64
+
+
+def test_a_missing_visit_window_is_named() -> None:
+    document = demo()
+    del document["visits"][2]["window"]
+    assert refused(document) == ["visits.2.window: Missing data for required field."]
+
+
+def test_a_window_missing_its_end_is_named() -> None:
+    document = demo()
+    del document["visits"][1]["window"]["end"]
+    assert refused(document) == ["visits.1.window.end: Missing data for required field."]
+
+
+def test_a_target_day_outside_its_window_is_refused() -> None:
+    document = demo()
+    document["visits"][1]["target_day"] = 40
+    assert refused(document) == ["visits.1.target_day: target_day must lie inside the window."]
+
+
+def test_unknown_fields_duplicates_and_bad_zones_are_all_reported() -> None:
+    document = demo()
+    document["sites"][1]["timezone"] = "Asia/Atlantis"
+    document["visits"].append(copy.deepcopy(document["visits"][0]))
+    document["colour"] = "blue"
+    lines = refused(document)
+    assert "sites.1.timezone: Unknown IANA time zone 'Asia/Atlantis'." in lines
+    assert "colour: Unknown field." in lines
+
+
+def test_duplicate_visit_codes_are_refused() -> None:
+    document = demo()
+    document["visits"].append(copy.deepcopy(document["visits"][0]))
+    assert refused(document) == ["visits: Duplicate code(s): BASELINE."]
+
+
+def test_reminder_texts_need_the_default_language() -> None:
+    document = demo()
+    del document["reminders"]["texts"]["visit_tomorrow"]["en"]
+    assert refused(document) == ["reminders.texts: visit_tomorrow has no text in the default language 'en'."]
+
+
+def test_an_unquoted_time_is_refused_with_a_hint() -> None:
+    document = demo()
+    document["diary"]["grace_until"] = 600  # what YAML 1.1 makes of an unquoted 10:00
+    assert refused(document) == ["diary.grace_until: Not a valid string."]
+
+
+@pytest.mark.parametrize("text", ["[1, 2", "- just\n- a list\n"])
+def test_files_that_are_not_a_protocol_mapping_are_refused(text: str) -> None:
+    with pytest.raises(ProtocolError):
+        parse_protocol(text)
