@@ -30,7 +30,7 @@ from backend.auth.secrets import (
 )
 from backend.config import Config
 from backend.core.actor import Actor
-from backend.errors import AuthenticationError, Conflict, Gone, PermissionDenied, ValidationFailed
+from backend.errors import AuthenticationError, Conflict, Gone, PermissionDenied
 from backend.participants.models import Device, Participant, ParticipantStatus
 from backend.staff.models import StaffRole, StaffUser
 
@@ -359,14 +359,9 @@ def activate_patient(
     row = None
     if code is not None:
         row = session.scalar(select(ActivationCode).where(ActivationCode.code_hash == settings.secrets.keyed_hash(code)))
-    if row is None:
+    if row is None:  # the request schema has refused malformed codes already
         throttle.record_failure(session, throttle.ACTIVATE_ADDRESS, address_key, now)
         session.commit()
-        if code is None:
-            raise ValidationFailed(
-                "The activation code is not in the expected form.",
-                errors={"json": {"code": ["Expected 12 letters and digits, as printed: XXXX-XXXX-XXXX."]}},
-            )
         raise AuthenticationError("The activation code is not valid.")
     participant = row.participant
     if row.used_at is not None:

@@ -14,7 +14,14 @@ class BaseSchema(Schema):
 class ErrorSchema(BaseSchema):
     """The envelope of every error response."""
 
-    code = fields.String(required=True, metadata={"description": "Machine-readable error code"})
+    code = fields.String(
+        required=True,
+        metadata={
+            "description": "Machine-readable error code. For 422: `unprocessable_entity` when the request "
+            "does not match its schema, `validation_failed` when it does but breaks a rule (another site, "
+            "an unknown cohort, a reused client_uuid)."
+        },
+    )
     status = fields.Integer(required=True)
     message = fields.String(required=True)
     errors = fields.Dict(metadata={"description": "Per-location, per-field messages"})

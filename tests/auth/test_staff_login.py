@@ -114,3 +114,19 @@ def test_disabling_one_account_leaves_other_staff_signed_in(
     disable_staff(db, Actor.system("test"), nurse.email, "left the study team", utcnow())
 
     assert client.get(PARTICIPANTS, headers=bearer(colleague_tokens["access_token"])).status_code == 200
+
+
+def test_a_wrong_method_gets_405_in_the_envelope(client: FlaskClient) -> None:
+    response = client.get("/api/v1/auth/staff/login")
+
+    assert_error(response, 405)
+    assert "POST" in response.headers["Allow"]
+
+
+def test_a_body_that_is_not_json_is_refused_in_the_envelope(client: FlaskClient) -> None:
+    response = client.post(
+        "/api/v1/auth/staff/login", data="email=a@b.example&password=x", content_type="application/x-www-form-urlencoded"
+    )
+
+    assert response.status_code in (400, 415, 422)
+    assert_error(response, response.status_code)

@@ -7,6 +7,13 @@ from datetime import timedelta
 
 import time_machine
 from flask.testing import FlaskClient
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.test import TestResponse
+
+from backend.app import create_app
+from backend.db import Database
+from tests.conftest import test_config
 
 from backend.participants.models import Participant
 from backend.staff.models import StaffUser
@@ -83,6 +90,30 @@ def test_failures_elsewhere_do_not_lock_the_nurse_out_at_her_own_address(
     response = login(client, nurse.email, PASSWORD, NURSE_DESK)
 
     assert response.status_code == 200, response.json
+
+
+def test_the_lock_grows_to_the_15_minute_cap_for_a_persistent_guesser(
+    clock: time_machine.Coordinates, client: FlaskClient, nurse: StaffUser
+) -> None:
+    """Policy: 1 min after 5 failures, doubling with each further failure, capped at 15 min.
+
+    The guesser retries the moment each lock ends: 2, 4, 8 minutes, then the cap
+    (16 min → 15). The escalation must not start over just because 15 minutes have
+    passed since the first failure while the guesser never stopped.
+    """
+    fail_logins(client, nurse.email, 5)
+    expected_locks = [60, 120, 240, 480, 900]
+    for waited, expected in zip(expected_locks, expected_locks[1:], strict=False):
+        clock.shift(timedelta(seconds=waited))  # the lock has just ended
+        fail_logins(client, nurse.email, 1)
+        locked = login(client, nurse.email, PASSWORD, ATTACKER)
+        assert_error(locked, 423, "locked")
+        assert retry_after(locked) == expected
+
+    # After 15 quiet minutes the count is forgotten: one more slip does not lock her out.
+    clock.shift(timedelta(minutes=15))
+    fail_logins(client, nurse.email, 1)
+    assert login(client, nurse.email, PASSWORD, ATTACKER).status_code == 200
 
 
 def test_success_resets_the_account_and_address_counter(
@@ -170,3 +201,50 @@ def test_ten_bad_activation_codes_from_one_address_are_429(
     # The block is per address: the patient at the clinic still activates.
     assert activate(client, real_code, NURSE_DESK).status_code == 201
 
+
+
+# --- which address counts --------------------------------------------------------------
+
+
+def test_x_forwarded_for_is_ignored_without_a_trusted_proxy(
+    clock: time_machine.Coordinates, client: FlaskClient, nurse: StaffUser
+) -> None:
+    # An attacker cannot dodge the per-address lock by inventing a new X-Forwarded-For each time.
+    for n in range(5):
+        response = client.post(
+            "/api/v1/auth/staff/login",
+            json={"email": nurse.email, "password": WRONG},
+            headers={"X-Forwarded-For": f"198.51.100.{n + 1}"},
+            environ_base={"REMOTE_ADDR": ATTACKER},
+        )
+        assert_error(response, 401, "unauthenticated")
+
+    response = client.post(
+        "/api/v1/auth/staff/login",
+        json={"email": nurse.email, "password": PASSWORD},
+        headers={"X-Forwarded-For": "198.51.100.99"},
+        environ_base={"REMOTE_ADDR": ATTACKER},
+    )
+    assert_error(response, 423, "locked")
+
+
+def test_behind_a_trusted_proxy_the_forwarded_address_counts(
+    clock: time_machine.Coordinates, engine: Engine, session_factory: sessionmaker[Session], nurse: StaffUser
+) -> None:
+    proxied = create_app(test_config(trusted_proxies=1), Database(engine, session_factory)).test_client()
+    proxy = {"REMOTE_ADDR": "10.0.0.1"}
+
+    def via_proxy(client_address: str, password: str) -> TestResponse:
+        return proxied.post(
+            "/api/v1/auth/staff/login",
+            json={"email": nurse.email, "password": password},
+            headers={"X-Forwarded-For": client_address},
+            environ_base=proxy,
+        )
+
+    for _ in range(5):
+        assert_error(via_proxy("203.0.113.7", WRONG), 401, "unauthenticated")
+
+    assert_error(via_proxy("203.0.113.7", PASSWORD), 423, "locked")
+    # The nurse reaches the same proxy from her own address and is not locked out.
+    assert via_proxy("198.51.100.20", PASSWORD).status_code == 200
