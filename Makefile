@@ -6,7 +6,7 @@ PORT ?= 5000
 STAMP := $(VENV)/.installed
 export FLASK_APP := wsgi:app
 
-.PHONY: run test spec venv clean
+.PHONY: run test lint spec venv clean
 
 venv: $(STAMP)
 
@@ -29,6 +29,12 @@ run: $(STAMP)
 test: $(STAMP)
 	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+## Static checks: ruff (lint and format) and mypy --strict on backend/.
+lint: $(STAMP)
+	$(BIN)/ruff check backend tests migrations bench wsgi.py
+	$(BIN)/ruff format --check backend tests migrations bench wsgi.py
+	$(BIN)/mypy
 
 ## Regenerate the committed OpenAPI spec from the app.
 spec: $(STAMP)

@@ -80,8 +80,15 @@ def staff_create(study_code: str, email: str, role: str, sites: tuple[str, ...],
         with get_database().session_scope() as session:
             study = find_study(session, study_code)
             user = create_staff(
-                session, auth_settings().secrets, Actor.system("cli:staff create"), study, email, password,
-                StaffRole(role), list(sites), utcnow(),
+                session,
+                auth_settings().secrets,
+                Actor.system("cli:staff create"),
+                study,
+                email,
+                password,
+                StaffRole(role),
+                list(sites),
+                utcnow(),
             )
             click.echo(f"created {user.role.value} {user.email} (sites: {', '.join(sites) or 'all'})")
     except DomainError as exc:
@@ -131,10 +138,19 @@ def demo_seed() -> None:
         nurse = session.scalar(select(StaffUser).where(StaffUser.email == DEMO_NURSE_EMAIL))
         if nurse is None or new:
             if nurse is not None:  # the password file was removed: start the demo account afresh
-                raise _fail(f"{DEMO_NURSE_EMAIL} exists but var/demo-nurse-password.txt is gone; delete var/ to start over")
+                raise _fail(
+                    f"{DEMO_NURSE_EMAIL} exists but var/demo-nurse-password.txt is gone; delete var/ to start over"
+                )
             nurse = create_staff(
-                session, auth_settings().secrets, Actor.system("cli:demo seed"), study, DEMO_NURSE_EMAIL, password,
-                StaffRole.NURSE, [document["sites"][0]["code"]], now,
+                session,
+                auth_settings().secrets,
+                Actor.system("cli:demo seed"),
+                study,
+                DEMO_NURSE_EMAIL,
+                password,
+                StaffRole.NURSE,
+                [document["sites"][0]["code"]],
+                now,
             )
         actor = staff_actor(nurse, f"demo-{uuid.uuid4().hex[:12]}")
         participant = session.scalar(
@@ -142,13 +158,19 @@ def demo_seed() -> None:
         )
         if participant is None:
             participant, _ = create_participant(
-                session, actor,
+                session,
+                actor,
                 {
                     "client_uuid": uuid.uuid5(uuid.NAMESPACE_URL, "limbtrack-demo-participant"),
-                    "subject_code": DEMO_SUBJECT, "site_code": document["sites"][0]["code"],
-                    "cohort_code": document["cohorts"][0]["code"], "target_leg": "right",
-                    "timezone": document["sites"][0]["timezone"], "language": "en", "day0_date": None,
-                    "consent_version": "1.0", "consent_date": now.date(),
+                    "subject_code": DEMO_SUBJECT,
+                    "site_code": document["sites"][0]["code"],
+                    "cohort_code": document["cohorts"][0]["code"],
+                    "target_leg": "right",
+                    "timezone": document["sites"][0]["timezone"],
+                    "language": "en",
+                    "day0_date": None,
+                    "consent_version": "1.0",
+                    "consent_date": now.date(),
                 },
                 now,
             )

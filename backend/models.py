@@ -7,6 +7,19 @@ from backend.staff.models import StaffUser, site_membership
 from backend.studies.models import Cohort, ProtocolVersion, Site, Study, Visit
 
 __all__ = [
-    "AccessEvent", "ActivationCode", "AuditEvent", "AuthSession", "AuthThrottle", "AuthToken", "Cohort", "Device",
-    "Participant", "ProtocolVersion", "Site", "StaffUser", "Study", "Visit", "site_membership",
+    "AccessEvent",
+    "ActivationCode",
+    "AuditEvent",
+    "AuthSession",
+    "AuthThrottle",
+    "AuthToken",
+    "Cohort",
+    "Device",
+    "Participant",
+    "ProtocolVersion",
+    "Site",
+    "StaffUser",
+    "Study",
+    "Visit",
+    "site_membership",
 ]

@@ -46,14 +46,24 @@ class Factory:
         return self._study
 
     def staff(
-        self, role: str = "nurse", sites: tuple[str, ...] = ("TEH-01",), email: str | None = None,
+        self,
+        role: str = "nurse",
+        sites: tuple[str, ...] = ("TEH-01",),
+        email: str | None = None,
         password: str = PASSWORD,
     ) -> StaffUser:
         study = self.study()
         email = email or f"{role}{next(_serial)}@site.example"
         return create_staff(
-            self.db, self.settings.secrets, Actor.system("test"), study, email, password, StaffRole(role),
-            [] if role == "admin" else list(sites), utcnow(),
+            self.db,
+            self.settings.secrets,
+            Actor.system("test"),
+            study,
+            email,
+            password,
+            StaffRole(role),
+            [] if role == "admin" else list(sites),
+            utcnow(),
         )
 
     def participant_payload(self, **overrides: Any) -> dict[str, Any]:

@@ -34,9 +34,7 @@ def snapshot(obj: Base) -> dict[str, Any]:
     """The column values of `obj` as JSON, for an audit before/after."""
     mapper = inspect(obj).mapper
     return {
-        attr.key: _jsonable(getattr(obj, attr.key))
-        for attr in mapper.column_attrs
-        if attr.key not in _SECRET_COLUMNS
+        attr.key: _jsonable(getattr(obj, attr.key)) for attr in mapper.column_attrs if attr.key not in _SECRET_COLUMNS
     }
 
 

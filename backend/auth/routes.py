@@ -25,6 +25,7 @@ from backend.db import get_session
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1", description="Sign-in, tokens and patient activation")
 
+
 @blp.route("/auth/staff/login")
 class StaffLogin(MethodView):
     @blp.arguments(StaffLoginSchema)
@@ -35,7 +36,12 @@ class StaffLogin(MethodView):
     def post(self, data: dict[str, Any]) -> service.TokenPair:
         """Sign a staff user in with e-mail and password."""
         return service.login_staff(
-            get_session(), auth_settings(), data["email"], data["password"], client_address(), utcnow(),
+            get_session(),
+            auth_settings(),
+            data["email"],
+            data["password"],
+            client_address(),
+            utcnow(),
             request_id(),
         )
 
@@ -71,8 +77,14 @@ class PatientActivation(MethodView):
     def post(self, data: dict[str, Any]) -> dict[str, Any]:
         """Exchange a single-use activation code for a device session."""
         pair, participant = service.activate_patient(
-            get_session(), auth_settings(), data["code"], data["platform"], data["app_version"], client_address(),
-            utcnow(), request_id(),
+            get_session(),
+            auth_settings(),
+            data["code"],
+            data["platform"],
+            data["app_version"],
+            client_address(),
+            utcnow(),
+            request_id(),
         )
         return {**_pair_dict(pair), "subject_code": participant.subject_code}
 

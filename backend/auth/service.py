@@ -12,9 +12,10 @@ import io
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 import qrcode
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, Update, select, update
 from sqlalchemy.orm import Session
 
 from backend.audit.service import record_audit
@@ -94,11 +95,17 @@ def _issue_tokens(session: Session, settings: AuthSettings, auth_session: AuthSe
     session.add_all(
         [
             AuthToken(
-                session=auth_session, kind=TokenKind.ACCESS, issued_at=now, expires_at=access_expires,
+                session=auth_session,
+                kind=TokenKind.ACCESS,
+                issued_at=now,
+                expires_at=access_expires,
                 token_hash=settings.secrets.keyed_hash(access),
             ),
             AuthToken(
-                session=auth_session, kind=TokenKind.REFRESH, issued_at=now, expires_at=auth_session.expires_at,
+                session=auth_session,
+                kind=TokenKind.REFRESH,
+                issued_at=now,
+                expires_at=auth_session.expires_at,
                 token_hash=settings.secrets.keyed_hash(refresh),
             ),
         ]
@@ -132,7 +139,12 @@ def _participant_actor(participant: Participant, request_id: str | None, session
 
 
 def login_staff(
-    session: Session, settings: AuthSettings, email: str, password: str, address: str, now: datetime,
+    session: Session,
+    settings: AuthSettings,
+    email: str,
+    password: str,
+    address: str,
+    now: datetime,
     request_id: str | None = None,
 ) -> TokenPair:
     """Check a staff password under brute-force throttling; open a session."""
@@ -174,9 +186,7 @@ def login_staff(
     return pair
 
 
-def refresh_tokens(
-    session: Session, settings: AuthSettings, refresh_token: str, now: datetime
-) -> TokenPair:
+def refresh_tokens(session: Session, settings: AuthSettings, refresh_token: str, now: datetime) -> TokenPair:
     """Rotate a refresh token. Presenting a used one again ends the whole session."""
     token = session.scalar(
         select(AuthToken).where(
@@ -194,19 +204,25 @@ def refresh_tokens(
         raise AuthenticationError("The refresh token was already used; the session has been ended.")
     _check_session_alive(auth_session, token, now)
     # Claim the token atomically: of two concurrent refreshes only one wins.
-    claimed = session.execute(
-        update(AuthToken).where(AuthToken.id == token.id, AuthToken.used_at.is_(None)).values(used_at=now)
-    ).rowcount
-    if claimed != 1:
+    claim = update(AuthToken).where(AuthToken.id == token.id, AuthToken.used_at.is_(None)).values(used_at=now)
+    if not _claim(session, claim):
         raise AuthenticationError("The refresh token was already used.")
     session.execute(
         update(AuthToken)
-        .where(AuthToken.session_id == auth_session.id, AuthToken.kind == TokenKind.ACCESS, AuthToken.revoked_at.is_(None))
+        .where(
+            AuthToken.session_id == auth_session.id, AuthToken.kind == TokenKind.ACCESS, AuthToken.revoked_at.is_(None)
+        )
         .values(revoked_at=now)
     )
     pair = _issue_tokens(session, settings, auth_session, now)
     session.commit()
     return pair
+
+
+def _claim(session: Session, statement: Update) -> bool:
+    """Run a conditional UPDATE; True when exactly one row matched (we won any race)."""
+    result = cast(CursorResult[Any], session.execute(statement))
+    return result.rowcount == 1
 
 
 def _check_session_alive(auth_session: AuthSession, token: AuthToken, now: datetime) -> None:
@@ -312,8 +328,14 @@ def revoke_participant_sessions(
     """Sign every device of a participant out (a lost phone); returns how many sessions ended."""
     count = end_participant_sessions(session, participant, "revoked_by_staff", now)
     record_audit(
-        session, actor, "participant.sessions_revoke", participant,
-        after={"sessions_revoked": count}, reason=reason, participant_id=participant.id, now=now,
+        session,
+        actor,
+        "participant.sessions_revoke",
+        participant,
+        after={"sessions_revoked": count},
+        reason=reason,
+        participant_id=participant.id,
+        now=now,
     )
     session.commit()
     return count
@@ -336,21 +358,35 @@ def issue_activation_code(
     )
     code = new_activation_code()
     row = ActivationCode(
-        participant=participant, code_hash=settings.secrets.keyed_hash(code), issued_by_id=actor.id,
-        issued_at=now, expires_at=now + settings.activation_code_ttl,
+        participant=participant,
+        code_hash=settings.secrets.keyed_hash(code),
+        issued_by_id=actor.id,
+        issued_at=now,
+        expires_at=now + settings.activation_code_ttl,
     )
     session.add(row)
     record_audit(
-        session, actor, "activation_code.issue", row,
-        after={"expires_at": row.expires_at.isoformat()}, participant_id=participant.id, now=now,
+        session,
+        actor,
+        "activation_code.issue",
+        row,
+        after={"expires_at": row.expires_at.isoformat()},
+        participant_id=participant.id,
+        now=now,
     )
     session.commit()
     return IssuedCode(format_activation_code(code), row.expires_at, participant)
 
 
 def activate_patient(
-    session: Session, settings: AuthSettings, raw_code: str, platform: str | None, app_version: str | None,
-    address: str, now: datetime, request_id: str | None = None,
+    session: Session,
+    settings: AuthSettings,
+    raw_code: str,
+    platform: str | None,
+    app_version: str | None,
+    address: str,
+    now: datetime,
+    request_id: str | None = None,
 ) -> tuple[TokenPair, Participant]:
     """Exchange an activation code for a device session, exactly once."""
     address_key = throttle.throttle_key(address)
@@ -358,7 +394,9 @@ def activate_patient(
     code = normalise_activation_code(raw_code)
     row = None
     if code is not None:
-        row = session.scalar(select(ActivationCode).where(ActivationCode.code_hash == settings.secrets.keyed_hash(code)))
+        row = session.scalar(
+            select(ActivationCode).where(ActivationCode.code_hash == settings.secrets.keyed_hash(code))
+        )
     if row is None:  # the request schema has refused malformed codes already
         throttle.record_failure(session, throttle.ACTIVATE_ADDRESS, address_key, now)
         session.commit()
@@ -376,12 +414,12 @@ def activate_patient(
     device = Device(participant=participant, platform=platform, app_version=app_version, activated_at=now)
     session.add(device)
     session.flush()
-    claimed = session.execute(
+    claim = (
         update(ActivationCode)
         .where(ActivationCode.id == row.id, ActivationCode.used_at.is_(None))
         .values(used_at=now, used_by_device_id=device.id)
-    ).rowcount
-    if claimed != 1:
+    )
+    if not _claim(session, claim):
         session.rollback()
         raise Conflict("This activation code has already been used; ask your nurse for a new one.")
     auth_session = AuthSession(
@@ -391,8 +429,13 @@ def activate_patient(
     pair = _issue_tokens(session, settings, auth_session, now)
     actor = _participant_actor(participant, request_id)
     record_audit(
-        session, actor, "device.activate", device,
-        after={"platform": platform, "app_version": app_version}, participant_id=participant.id, now=now,
+        session,
+        actor,
+        "device.activate",
+        device,
+        after={"platform": platform, "app_version": app_version},
+        participant_id=participant.id,
+        now=now,
     )
     session.commit()
     return pair, participant

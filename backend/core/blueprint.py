@@ -19,7 +19,6 @@ from backend.auth.access import authenticate_request
 from backend.auth.policy import require_role
 from backend.errors import PermissionDenied
 
-
 MAX_ID = 2**31 - 1  # ids are 32-bit integers on every database we support
 
 
@@ -34,7 +33,7 @@ def id_param_schema(_converter: IdConverter) -> dict[str, Any]:
     return {"type": "integer", "minimum": 1, "maximum": MAX_ID}
 
 
-class Blueprint(flask_smorest.Blueprint):
+class Blueprint(flask_smorest.Blueprint):  # type: ignore[misc]
     def _document_pagination_metadata(self, spec: Any, resp_doc: dict[str, Any]) -> None:
         # The header carries JSON text; document it as the string it is on the wire.
         resp_doc.setdefault("headers", {})[self.PAGINATION_HEADER_NAME] = {
@@ -67,6 +66,7 @@ class Blueprint(flask_smorest.Blueprint):
             manual["description"] = (manual.get("description", "") + f"\n\nFor {who}.").strip()
             wrapper._apidoc = apidoc  # type: ignore[attr-defined]
             wrapped = self.alt_response(401, response="UNAUTHORIZED")(wrapper)
-            return self.alt_response(403, response="FORBIDDEN")(wrapped)
+            documented: Callable[..., Any] = self.alt_response(403, response="FORBIDDEN")(wrapped)
+            return documented
 
         return decorator

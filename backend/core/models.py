@@ -21,7 +21,7 @@ def str_enum(enum_cls: type[E], name: str) -> Enum:
         name=name,
         native_enum=False,
         create_constraint=True,
-        length=max(len(m.value) for m in enum_cls),  # type: ignore[arg-type]
+        length=max(len(str(m.value)) for m in enum_cls),
         values_callable=lambda members: [m.value for m in members],
         validate_strings=True,
     )

@@ -34,7 +34,9 @@ class Participants(MethodView):
     @blp.paginate()
     def get(self, filters: dict[str, Any], pagination_parameters: Any) -> list[Participant]:
         """List the participants of your sites; filter by site, status, cohort or subject code."""
-        return paginate_query(get_session(), service.participants_query(current_actor(), filters), pagination_parameters)
+        return paginate_query(
+            get_session(), service.participants_query(current_actor(), filters), pagination_parameters
+        )
 
     @blp.auth(policy.MANAGE_PARTICIPANTS)
     @blp.arguments(ParticipantCreateSchema)
@@ -87,7 +89,9 @@ blp.route("/participants/<id:participant_id>/enrol")(
     _transition_view("enrol", policy.MANAGE_PARTICIPANTS, "Enrol a screened participant (status active).")
 )
 blp.route("/participants/<id:participant_id>/withdraw")(
-    _transition_view("withdraw", policy.WITHDRAW_PARTICIPANTS, "Withdraw a participant; their devices are signed out at once.")
+    _transition_view(
+        "withdraw", policy.WITHDRAW_PARTICIPANTS, "Withdraw a participant; their devices are signed out at once."
+    )
 )
 blp.route("/participants/<id:participant_id>/complete")(
     _transition_view("complete", policy.MANAGE_PARTICIPANTS, "Mark a participant's follow-up complete.")

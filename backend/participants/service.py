@@ -51,13 +51,13 @@ def _check_timezone(name: str) -> None:
         raise _field_error("timezone", f"{name!r} is not in the IANA time zone database.")
 
 
-def create_participant(
-    session: Session, actor: Actor, data: dict[str, Any], now: datetime
-) -> tuple[Participant, bool]:
+def create_participant(session: Session, actor: Actor, data: dict[str, Any], now: datetime) -> tuple[Participant, bool]:
     """Register a participant in screening. Returns (participant, created)."""
     request_fingerprint = idempotency.fingerprint(data)
     existing = session.scalar(
-        select(Participant).where(Participant.study_id == actor.study_id, Participant.client_uuid == data["client_uuid"])
+        select(Participant).where(
+            Participant.study_id == actor.study_id, Participant.client_uuid == data["client_uuid"]
+        )
     )
     if existing is not None:
         return idempotency.replay(participant_in_scope(session, actor, existing.id), request_fingerprint), False
@@ -70,16 +70,28 @@ def create_participant(
     if data["consent_date"] > now.date():
         raise _field_error("consent_date", "Consent cannot be dated in the future.")
     if session.scalar(
-        select(Participant.id).where(Participant.study_id == actor.study_id, Participant.subject_code == data["subject_code"])
+        select(Participant.id).where(
+            Participant.study_id == actor.study_id, Participant.subject_code == data["subject_code"]
+        )
     ):
         raise Conflict(f"Subject code {data['subject_code']} is already registered in this study.")
 
     participant = Participant(
-        study_id=actor.study_id, site=site, cohort=cohort, subject_code=data["subject_code"],
-        target_leg=data["target_leg"], timezone=data["timezone"], language=data["language"],
-        day0_date=data["day0_date"], consent_version=data["consent_version"], consent_date=data["consent_date"],
-        status=ParticipantStatus.SCREENING, client_uuid=data["client_uuid"],
-        request_fingerprint=request_fingerprint, created_at=now, updated_at=now,
+        study_id=actor.study_id,
+        site=site,
+        cohort=cohort,
+        subject_code=data["subject_code"],
+        target_leg=data["target_leg"],
+        timezone=data["timezone"],
+        language=data["language"],
+        day0_date=data["day0_date"],
+        consent_version=data["consent_version"],
+        consent_date=data["consent_date"],
+        status=ParticipantStatus.SCREENING,
+        client_uuid=data["client_uuid"],
+        request_fingerprint=request_fingerprint,
+        created_at=now,
+        updated_at=now,
     )
     session.add(participant)
     try:
@@ -87,8 +99,15 @@ def create_participant(
     except IntegrityError as exc:  # a concurrent create with the same code or client_uuid
         session.rollback()
         raise Conflict("A participant with this subject code or client_uuid was created concurrently.") from exc
-    record_audit(session, actor, "participant.create", participant, after=snapshot(participant),
-                 participant_id=participant.id, now=now)
+    record_audit(
+        session,
+        actor,
+        "participant.create",
+        participant,
+        after=snapshot(participant),
+        participant_id=participant.id,
+        now=now,
+    )
     session.commit()
     return participant, True
 
@@ -123,7 +142,9 @@ def update_participant(
     participant = participant_in_scope(session, actor, participant_id)
     reason = changes.pop("reason")
     if not changes:
-        raise ValidationFailed("Nothing to change.", errors={"json": {"_schema": ["Give at least one field to change."]}})
+        raise ValidationFailed(
+            "Nothing to change.", errors={"json": {"_schema": ["Give at least one field to change."]}}
+        )
     if participant.status in (ParticipantStatus.WITHDRAWN, ParticipantStatus.COMPLETED):
         raise Conflict(f"Participant is {participant.status.value}; the record is closed.")
     before = snapshot(participant)
@@ -139,8 +160,17 @@ def update_participant(
         setattr(participant, name, value)
     participant.updated_at = now
     session.flush()
-    record_audit(session, actor, "participant.update", participant, before=before, after=snapshot(participant),
-                 reason=reason, participant_id=participant.id, now=now)
+    record_audit(
+        session,
+        actor,
+        "participant.update",
+        participant,
+        before=before,
+        after=snapshot(participant),
+        reason=reason,
+        participant_id=participant.id,
+        now=now,
+    )
     session.commit()
     return participant
 
@@ -178,8 +208,17 @@ def change_status(
         participant.completed_at = now
         end_participant_sessions(session, participant, "completed", now)
     session.flush()
-    record_audit(session, actor, f"participant.{transition}", participant, before=before,
-                 after=snapshot(participant), reason=reason, participant_id=participant.id, now=now)
+    record_audit(
+        session,
+        actor,
+        f"participant.{transition}",
+        participant,
+        before=before,
+        after=snapshot(participant),
+        reason=reason,
+        participant_id=participant.id,
+        now=now,
+    )
     session.commit()
     return participant
 

@@ -19,8 +19,15 @@ MIN_PASSWORD_LENGTH = 12
 
 
 def create_staff(
-    session: Session, secrets: Secrets, actor: Actor, study: Study, email: str, password: str, role: StaffRole,
-    site_codes: list[str], now: datetime,
+    session: Session,
+    secrets: Secrets,
+    actor: Actor,
+    study: Study,
+    email: str,
+    password: str,
+    role: StaffRole,
+    site_codes: list[str],
+    now: datetime,
 ) -> StaffUser:
     """Create a staff account with its site memberships."""
     email = email.strip().lower()
@@ -37,13 +44,25 @@ def create_staff(
     if role != StaffRole.ADMIN and not sites:
         raise ValidationFailed("sites: every role but admin needs at least one site.")
     user = StaffUser(
-        study=study, email=email, password_hash=secrets.hash_password(password), role=role, sites=sites,
-        created_at=now, updated_at=now,
+        study=study,
+        email=email,
+        password_hash=secrets.hash_password(password),
+        role=role,
+        sites=sites,
+        created_at=now,
+        updated_at=now,
     )
     session.add(user)
     session.flush()
-    record_audit(session, actor, "staff.create", user, after={**snapshot(user), "sites": sorted(site_codes)},
-                 study_id=study.id, now=now)
+    record_audit(
+        session,
+        actor,
+        "staff.create",
+        user,
+        after={**snapshot(user), "sites": sorted(site_codes)},
+        study_id=study.id,
+        now=now,
+    )
     session.commit()
     return user
 
@@ -57,7 +76,16 @@ def disable_staff(session: Session, actor: Actor, email: str, reason: str, now: 
     user.is_active = False
     user.disabled_at = now
     ended = end_staff_sessions(session, user.id, "account_disabled", now)
-    record_audit(session, actor, "staff.disable", user, before=before, after=snapshot(user), reason=reason,
-                 study_id=user.study_id, now=now)
+    record_audit(
+        session,
+        actor,
+        "staff.disable",
+        user,
+        before=before,
+        after=snapshot(user),
+        reason=reason,
+        study_id=user.study_id,
+        now=now,
+    )
     session.commit()
     return ended

@@ -48,9 +48,7 @@ class ProtocolVersion(Base):
     loaded_by: Mapped[str] = mapped_column(String(200))
 
     study: Mapped[Study] = relationship(back_populates="protocol_versions")
-    visits: Mapped[list[Visit]] = relationship(
-        back_populates="protocol_version", order_by="Visit.target_day"
-    )
+    visits: Mapped[list[Visit]] = relationship(back_populates="protocol_version", order_by="Visit.target_day")
 
 
 class Visit(Base):

@@ -30,9 +30,7 @@ def _version_key(version: str) -> tuple[int, ...]:
     return parts + (0,) * (3 - len(parts))
 
 
-def load_protocol(
-    session: Session, document: dict[str, Any], sha256: str, actor: Actor, now: datetime
-) -> LoadResult:
+def load_protocol(session: Session, document: dict[str, Any], sha256: str, actor: Actor, now: datetime) -> LoadResult:
     """Create a study from a validated protocol, or add a newer version to it.
 
     Loading the same version again is a no-op; a loaded version is never changed (a
@@ -53,9 +51,8 @@ def load_protocol(
         if document["version"] in existing:
             loaded = existing[document["version"]]
             if loaded.sha256 != sha256:
-                raise ProtocolError(
-                    [f"version: {document['version']} is already loaded with different content; give the change a new version"]
-                )
+                message = f"version: {document['version']} is already loaded with different content"
+                raise ProtocolError([message + "; give the change a new version"])
             return LoadResult(study, loaded, "unchanged")
         current = study.current_protocol
         if current is not None and _version_key(document["version"]) <= _version_key(current.version):
@@ -64,7 +61,11 @@ def load_protocol(
     added_sites = _add_missing(session, study, Site, document["sites"], actor, now)
     added_cohorts = _add_missing(session, study, Cohort, document["cohorts"], actor, now)
     protocol = ProtocolVersion(
-        study=study, version=document["version"], document=document, sha256=sha256, loaded_at=now,
+        study=study,
+        version=document["version"],
+        document=document,
+        sha256=sha256,
+        loaded_at=now,
         loaded_by=actor.label or str(actor.audit_id),
     )
     session.add(protocol)
@@ -81,18 +82,27 @@ def load_protocol(
             )
         )
     record_audit(
-        session, actor, "protocol.load", protocol,
-        after={"version": protocol.version, "sha256": sha256}, study_id=study.id, now=now,
+        session,
+        actor,
+        "protocol.load",
+        protocol,
+        after={"version": protocol.version, "sha256": sha256},
+        study_id=study.id,
+        now=now,
     )
     session.commit()
     return LoadResult(study, protocol, outcome, added_sites, added_cohorts)
 
 
 def _add_missing(
-    session: Session, study: Study, model: type[Site] | type[Cohort], items: list[dict[str, Any]], actor: Actor,
+    session: Session,
+    study: Study,
+    model: type[Site] | type[Cohort],
+    items: list[dict[str, Any]],
+    actor: Actor,
     now: datetime,
 ) -> tuple[str, ...]:
-    have = {row.code for row in session.scalars(select(model).where(model.study_id == study.id))}
+    have = set(session.scalars(select(model.code).where(model.study_id == study.id)))
     added = []
     for item in items:
         if item["code"] in have:
@@ -100,7 +110,9 @@ def _add_missing(
         row = model(study=study, **item)
         session.add(row)
         session.flush()
-        record_audit(session, actor, f"{model.__tablename__}.create", row, after=snapshot(row), study_id=study.id, now=now)
+        record_audit(
+            session, actor, f"{model.__tablename__}.create", row, after=snapshot(row), study_id=study.id, now=now
+        )
         added.append(item["code"])
     return tuple(added)
 

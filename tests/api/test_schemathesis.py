@@ -39,7 +39,10 @@ def _schema(token: str) -> schemathesis.BaseSchema:
     # activation code, a locked sign-in): 410/422/423 are fine for positive data here, and
     # `schema_valid_passes_validation` below still fails any 422 from schema validation.
     schema.config.checks.positive_data_acceptance.expected_statuses = [
-        *schema.config.checks.positive_data_acceptance.expected_statuses, "410", "422", "423",
+        *schema.config.checks.positive_data_acceptance.expected_statuses,
+        "410",
+        "422",
+        "423",
     ]
     return schema
 
@@ -56,7 +59,10 @@ def _install_token(db: Session, app: Flask, token: str, **subject: object) -> No
     db.add(auth_session)
     db.add(
         AuthToken(
-            session=auth_session, kind=TokenKind.ACCESS, token_hash=secrets.keyed_hash(token), issued_at=now,
+            session=auth_session,
+            kind=TokenKind.ACCESS,
+            token_hash=secrets.keyed_hash(token),
+            issued_at=now,
             expires_at=now + timedelta(days=1),
         )
     )

@@ -18,8 +18,9 @@ def test_a_participant_history_reads_in_order(make: Factory, client: FlaskClient
     headers = make.staff_headers(nurse)
     created = client.post("/api/v1/participants", json=make.participant_payload(), headers=headers).json
     pid = created["id"]
-    client.patch(f"/api/v1/participants/{pid}", json={"language": "en", "reason": "patient prefers English"},
-                 headers=headers)
+    client.patch(
+        f"/api/v1/participants/{pid}", json={"language": "en", "reason": "patient prefers English"}, headers=headers
+    )
     client.post(f"/api/v1/participants/{pid}/activation-codes", headers=headers)
     client.post(f"/api/v1/participants/{pid}/sessions/revoke", json={"reason": "lost phone"}, headers=headers)
 

@@ -125,9 +125,7 @@ def test_activation_exchanges_the_code_for_a_device_session(
     assert me.json["subject_code"] == participant.subject_code
 
 
-def test_a_code_works_only_once(
-    client: FlaskClient, make: Factory, nurse: StaffUser, participant: Participant
-) -> None:
+def test_a_code_works_only_once(client: FlaskClient, make: Factory, nurse: StaffUser, participant: Participant) -> None:
     code = issue(client, make, nurse, participant)
     assert activate(client, code).status_code == 201
 

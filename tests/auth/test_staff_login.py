@@ -125,7 +125,9 @@ def test_a_wrong_method_gets_405_in_the_envelope(client: FlaskClient) -> None:
 
 def test_a_body_that_is_not_json_is_refused_in_the_envelope(client: FlaskClient) -> None:
     response = client.post(
-        "/api/v1/auth/staff/login", data="email=a@b.example&password=x", content_type="application/x-www-form-urlencoded"
+        "/api/v1/auth/staff/login",
+        data="email=a@b.example&password=x",
+        content_type="application/x-www-form-urlencoded",
     )
 
     assert response.status_code in (400, 415, 422)

@@ -3,6 +3,7 @@ per account, and per address; 423/429 with Retry-After; lock expiry; reset on su
 
 from __future__ import annotations
 
+import itertools
 from datetime import timedelta
 
 import time_machine
@@ -13,11 +14,10 @@ from werkzeug.test import TestResponse
 
 from backend.app import create_app
 from backend.db import Database
-from tests.conftest import test_config
-
 from backend.participants.models import Participant
 from backend.staff.models import StaffUser
 from tests.auth.helpers import activate, assert_error, login, retry_after
+from tests.conftest import test_config
 from tests.factories import PASSWORD, Factory
 
 WRONG = "wrong password, try again"
@@ -103,7 +103,7 @@ def test_the_lock_grows_to_the_15_minute_cap_for_a_persistent_guesser(
     """
     fail_logins(client, nurse.email, 5)
     expected_locks = [60, 120, 240, 480, 900]
-    for waited, expected in zip(expected_locks, expected_locks[1:], strict=False):
+    for waited, expected in itertools.pairwise(expected_locks):
         clock.shift(timedelta(seconds=waited))  # the lock has just ended
         fail_logins(client, nurse.email, 1)
         locked = login(client, nurse.email, PASSWORD, ATTACKER)
@@ -200,7 +200,6 @@ def test_ten_bad_activation_codes_from_one_address_are_429(
     assert retry_after(blocked) == 900
     # The block is per address: the patient at the clinic still activates.
     assert activate(client, real_code, NURSE_DESK).status_code == 201
-
 
 
 # --- which address counts --------------------------------------------------------------

@@ -53,8 +53,12 @@ def test_the_database_keeps_no_raw_token(
     rotated = refresh(client, staff["refresh_token"]).json
     patient = make.activate(participant)
     raw = [
-        staff["access_token"], staff["refresh_token"], rotated["access_token"], rotated["refresh_token"],
-        patient["access_token"], patient["refresh_token"],
+        staff["access_token"],
+        staff["refresh_token"],
+        rotated["access_token"],
+        rotated["refresh_token"],
+        patient["access_token"],
+        patient["refresh_token"],
     ]
 
     hashes = set(db.scalars(select(AuthToken.token_hash)))

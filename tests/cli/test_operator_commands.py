@@ -25,8 +25,20 @@ def run(app: Flask, *args: str, **kwargs: str) -> tuple[int, str]:
 def test_staff_create_and_disable(app: Flask, db: Session) -> None:
     run(app, "protocol", "load", str(DEMO_PROTOCOL_PATH))
     code, out = run(
-        app, "staff", "create", "--study", "PMSC-CLI-1", "--email", "Inv@Clinic.example", "--role", "investigator",
-        "--site", "TEH-01", "--site", "TEH-02", env={"LIMBTRACK_STAFF_PASSWORD": "a long enough password"},
+        app,
+        "staff",
+        "create",
+        "--study",
+        "PMSC-CLI-1",
+        "--email",
+        "Inv@Clinic.example",
+        "--role",
+        "investigator",
+        "--site",
+        "TEH-01",
+        "--site",
+        "TEH-02",
+        env={"LIMBTRACK_STAFF_PASSWORD": "a long enough password"},
     )
     assert code == 0, out
     user = db.scalar(select(StaffUser).where(StaffUser.email == "inv@clinic.example"))
@@ -56,9 +68,7 @@ def test_staff_create_refuses_bad_input(app: Flask) -> None:
     assert code != 0 and "needs at least one site" in out
 
 
-def test_demo_seed_prints_a_working_login_and_code_and_reuses_what_exists(
-    app: Flask, tmp_path: Path
-) -> None:
+def test_demo_seed_prints_a_working_login_and_code_and_reuses_what_exists(app: Flask, tmp_path: Path) -> None:
     demo_app = create_app(
         dataclasses.replace(app.config["LIMBTRACK"], var_dir=tmp_path), app.extensions["limbtrack_db"]
     )
