@@ -32,8 +32,8 @@ test: $(STAMP)
 
 ## Static checks: ruff (lint and format) and mypy --strict on backend/.
 lint: $(STAMP)
-	$(BIN)/ruff check backend tests migrations bench wsgi.py
-	$(BIN)/ruff format --check backend tests migrations bench wsgi.py
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
 ## Regenerate the committed OpenAPI spec from the app.
