@@ -14,10 +14,27 @@ from backend.config import Config
 from backend.core import request_context
 from backend.core.blueprint import IdConverter, id_param_schema
 from backend.db import Database
+from backend.diary.routes import blp as diary_blp
+from backend.flags.routes import blp as flags_blp
 from backend.health.routes import blp as health_blp
+from backend.mobile_sync.routes import blp as mobile_sync_blp
 from backend.participants.routes import blp as participants_blp
+from backend.symptoms.routes import blp as symptoms_blp
+from backend.tasks.routes import blp as tasks_blp
+from backend.walks.routes import blp as walks_blp
 
-BLUEPRINTS = (health_blp, auth_blp, participants_blp, audit_blp)
+BLUEPRINTS = (
+    health_blp,
+    auth_blp,
+    participants_blp,
+    audit_blp,
+    diary_blp,
+    walks_blp,
+    symptoms_blp,
+    tasks_blp,
+    mobile_sync_blp,
+    flags_blp,
+)
 
 
 def create_app(config: Config | None = None, database: Database | None = None) -> Flask:

@@ -20,6 +20,7 @@ from backend.core.actor import Actor
 from backend.core.timeutil import utcnow
 from backend.db import get_database
 from backend.errors import DomainError
+from backend.jobs import JOBS
 from backend.participants.models import Participant
 from backend.participants.service import create_participant
 from backend.staff.models import StaffRole, StaffUser
@@ -31,6 +32,7 @@ db_cli = AppGroup("db", help="The operational database.")
 protocol_cli = AppGroup("protocol", help="Study protocols.")
 staff_cli = AppGroup("staff", help="Staff accounts.")
 demo_cli = AppGroup("demo", help="The demo study for a laptop.")
+jobs_cli = AppGroup("jobs", help="Periodic jobs (run them from cron; see `flask jobs list`).")
 
 
 def _config() -> Config:
@@ -181,6 +183,23 @@ def demo_seed() -> None:
     click.echo(f"  activation code:  {issued.code} (valid until {issued.expires_at:%Y-%m-%d %H:%M} UTC)")
 
 
+@jobs_cli.command("list")
+def jobs_list() -> None:
+    """Show every periodic job with its cron schedule."""
+    for job in JOBS:
+        click.echo(f"{job.cron:<15} flask jobs run {job.name:<20} {job.description}")
+
+
+@jobs_cli.command("run")
+@click.argument("name", type=click.Choice([job.name for job in JOBS]))
+def jobs_run(name: str) -> None:
+    """Run one periodic job now."""
+    job = next(job for job in JOBS if job.name == name)
+    with get_database().session_scope() as session:
+        count = job.run(session, utcnow())
+    click.echo(f"{name}: {count} new")
+
+
 def init_app(app: Flask) -> None:
-    for group in (db_cli, protocol_cli, staff_cli, demo_cli):
+    for group in (db_cli, protocol_cli, staff_cli, demo_cli, jobs_cli):
         app.cli.add_command(group)

@@ -2,9 +2,13 @@
 
 from backend.audit.models import AccessEvent, AuditEvent
 from backend.auth.models import ActivationCode, AuthSession, AuthThrottle, AuthToken
+from backend.diary.models import PainScore
+from backend.flags.models import Flag
 from backend.participants.models import Device, Participant
 from backend.staff.models import StaffUser, site_membership
 from backend.studies.models import Cohort, ProtocolVersion, Site, Study, Visit
+from backend.symptoms.models import SymptomReport
+from backend.walks.models import WalkTest
 
 __all__ = [
     "AccessEvent",
@@ -15,11 +19,15 @@ __all__ = [
     "AuthToken",
     "Cohort",
     "Device",
+    "Flag",
+    "PainScore",
     "Participant",
     "ProtocolVersion",
     "Site",
     "StaffUser",
     "Study",
+    "SymptomReport",
     "Visit",
+    "WalkTest",
     "site_membership",
 ]

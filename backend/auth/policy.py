@@ -6,6 +6,8 @@ sites' participants reveal nothing; a role that may not act at all gets 403.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
@@ -41,7 +43,7 @@ def can_reach(actor: Actor, participant: Participant) -> bool:
     return actor.study_id == participant.study_id and actor.can_reach_site(participant.site_id)
 
 
-def scope_participants(query: Select[tuple[Participant]], actor: Actor) -> Select[tuple[Participant]]:
+def scope_participants(query: Select[Any], actor: Actor) -> Select[Any]:
     """Restrict a participant query to what `actor` may see."""
     if actor.kind == "participant":
         return query.where(Participant.id == actor.participant_id)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+import uuid
+from datetime import date, datetime
 from typing import TypeVar
 
-from sqlalchemy import Enum
+from sqlalchemy import Enum, ForeignKey, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.core.timeutil import utcnow
@@ -30,3 +31,21 @@ def str_enum(enum_cls: type[E], name: str) -> Enum:
 class TimestampMixin:
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class PatientEntryMixin:
+    """Provenance of a patient-reported value (ALCOA+): who, the device time with its UTC
+    offset, the server receive time, and the local date and study day fixed at receipt, so
+    that every later reader (the sync included) sees the same day."""
+
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participant.id"), index=True)
+    client_uuid: Mapped[uuid.UUID] = mapped_column(Uuid)
+    request_fingerprint: Mapped[str] = mapped_column(String(64))
+    recorded_at: Mapped[datetime]
+    recorded_utc_offset_minutes: Mapped[int]
+    received_at: Mapped[datetime]
+    local_date: Mapped[date]
+    study_day: Mapped[int | None]
+    late_entry: Mapped[bool] = mapped_column(default=False)
+    entered_by_type: Mapped[str] = mapped_column(String(16))  # participant or staff
+    entered_by_id: Mapped[int]

@@ -30,3 +30,31 @@ class ErrorSchema(BaseSchema):
 
 class ReasonSchema(BaseSchema):
     reason = fields.String(required=True, validate=validate.Length(min=3, max=1000))
+
+
+class StrictInteger(fields.Integer):
+    """An integer that refuses 3.5, "7" and true (JSON booleans are ints in Python)."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(strict=True, **kwargs)  # type: ignore[arg-type]
+
+    def _validated(self, value: object) -> int:
+        if isinstance(value, bool):
+            raise self.make_error("invalid")
+        return super()._validated(value)
+
+
+class EntryCreateSchema(BaseSchema):
+    """What every create from the app carries."""
+
+    client_uuid = fields.UUID(
+        required=True, metadata={"description": "Generated on the phone; a replay returns the original"}
+    )
+    recorded_at = fields.AwareDateTime(
+        required=True, metadata={"description": "Device time with its UTC offset, e.g. 2026-03-01T20:15:00+03:30"}
+    )
+
+
+class DateRangeArgsSchema(BaseSchema):
+    date_from = fields.Date(data_key="from", metadata={"description": "First local date to include"})
+    date_to = fields.Date(data_key="to", metadata={"description": "Last local date to include"})

@@ -14,10 +14,14 @@ from backend.auth.policy import participant_in_scope, scope_participants
 from backend.auth.service import end_participant_sessions
 from backend.core import idempotency
 from backend.core.actor import Actor
+from backend.core.entries import study_day
 from backend.core.timeutil import is_valid_timezone
+from backend.diary.models import PainScore
 from backend.errors import Conflict, ValidationFailed
 from backend.participants.models import Participant, ParticipantStatus
 from backend.studies.models import Cohort, Site, Study
+from backend.symptoms.models import SymptomReport
+from backend.walks.models import WalkTest
 
 
 def _field_error(field: str, message: str) -> ValidationFailed:
@@ -112,7 +116,7 @@ def create_participant(session: Session, actor: Actor, data: dict[str, Any], now
     return participant, True
 
 
-def participants_query(actor: Actor, filters: dict[str, Any]) -> Select[tuple[Participant]]:
+def participants_query(actor: Actor, filters: dict[str, Any]) -> Select[Participant]:
     """The participants `actor` may see, filtered, in subject-code order."""
     query = scope_participants(select(Participant), actor)
     if "site" in filters:
@@ -159,6 +163,8 @@ def update_participant(
     for name, value in changes.items():
         setattr(participant, name, value)
     participant.updated_at = now
+    if "day0_date" in changes and changes["day0_date"] != before["day0_date"]:
+        _restamp_study_days(session, participant)
     session.flush()
     record_audit(
         session,
@@ -173,6 +179,16 @@ def update_participant(
     )
     session.commit()
     return participant
+
+
+def _restamp_study_days(session: Session, participant: Participant) -> None:
+    """Day 0 moved (or became known): give every entry the study day of its stored date."""
+    for score in session.scalars(select(PainScore).where(PainScore.participant_id == participant.id)):
+        score.study_day = study_day(participant, score.diary_date)
+    for walk in session.scalars(select(WalkTest).where(WalkTest.participant_id == participant.id)):
+        walk.study_day = study_day(participant, walk.local_date)
+    for report in session.scalars(select(SymptomReport).where(SymptomReport.participant_id == participant.id)):
+        report.study_day = study_day(participant, report.local_date)
 
 
 _TRANSITIONS = {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time
 from typing import Any
 
 from sqlalchemy import select
@@ -129,3 +129,42 @@ def find_study(session: Session, code: str) -> Study:
     if study is None:
         raise NotFound(f"No study with code {code!r}; load its protocol first.")
     return study
+
+
+@dataclass(frozen=True)
+class ProtocolSettings:
+    """The parts of the current protocol that request handling needs, parsed once."""
+
+    version_id: int
+    document: dict[str, Any]
+    grace_until: time
+    visits: tuple[dict[str, Any], ...]
+
+    def assessment(self, task: str) -> dict[str, Any] | None:
+        return next((a for a in self.document["assessments"] if a["task"] == task), None)
+
+
+_settings_cache: dict[tuple[int, str], ProtocolSettings] = {}
+
+
+def current_protocol(session: Session, study_id: int) -> ProtocolSettings:
+    """The study's current protocol. Loaded versions never change, so each is parsed once
+    per process and a request costs one indexed query for the current version's id."""
+    row = session.execute(
+        select(ProtocolVersion.id, ProtocolVersion.sha256)
+        .where(ProtocolVersion.study_id == study_id)
+        .order_by(ProtocolVersion.loaded_at.desc(), ProtocolVersion.id.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        raise NotFound("The study has no protocol loaded.")
+    key = (row.id, row.sha256)  # the hash too: ids can be reused after a rollback
+    cached = _settings_cache.get(key)
+    if cached is None:
+        document: dict[str, Any] = session.scalars(
+            select(ProtocolVersion.document).where(ProtocolVersion.id == row.id)
+        ).one()
+        hours, minutes = (int(part) for part in document["diary"]["grace_until"].split(":"))
+        cached = ProtocolSettings(row.id, document, time(hours, minutes), tuple(document["visits"]))
+        _settings_cache[key] = cached
+    return cached

@@ -1,0 +1,102 @@
+"""Rules every patient-reported entry shares: when it may be recorded, which local day and
+study day it belongs to, whether it is late, and idempotent creation by client_uuid."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from backend.core import idempotency
+from backend.core.actor import Actor
+from backend.core.models import PatientEntryMixin
+from backend.core.timeutil import ensure_utc, local_date
+from backend.errors import ValidationFailed
+from backend.participants.models import Participant, ParticipantStatus
+
+CLOCK_SKEW = timedelta(minutes=5)
+LATE_AFTER = timedelta(hours=48)
+
+E = TypeVar("E", bound=PatientEntryMixin)
+
+
+def field_error(field: str, message: str) -> ValidationFailed:
+    return ValidationFailed(message, errors={"json": {field: [message]}})
+
+
+@dataclass(frozen=True)
+class EntryTime:
+    recorded_at: datetime
+    utc_offset_minutes: int
+    local_date: date
+    study_day: int | None
+    late: bool
+
+
+def study_day(participant: Participant, day: date) -> int | None:
+    """Days since the local date of the first injection (day 0); None while it is unknown."""
+    return None if participant.day0_date is None else (day - participant.day0_date).days
+
+
+def time_entry(participant: Participant, recorded_at: datetime, now: datetime) -> EntryTime:
+    """Check when an entry was recorded against the participant's enrolment; date it locally."""
+    offset = recorded_at.utcoffset()
+    if offset is None:
+        raise field_error("recorded_at", "A UTC offset is required.")
+    if recorded_at > now + CLOCK_SKEW:
+        raise field_error("recorded_at", "This time is in the future; check the phone's clock.")
+    if participant.enrolled_at is None or recorded_at < participant.enrolled_at:
+        raise field_error("recorded_at", "This is before the participant's enrolment.")
+    ended = participant.withdrawn_at or participant.completed_at
+    if ended is not None and recorded_at >= ended:
+        state = participant.status.value
+        raise field_error("recorded_at", f"This is after the participant's participation ended ({state}).")
+    day = local_date(recorded_at, participant.timezone)
+    return EntryTime(
+        recorded_at=ensure_utc(recorded_at),  # stored and returned in UTC; the offset is kept apart
+        utc_offset_minutes=int(offset.total_seconds() // 60),
+        local_date=day,
+        study_day=study_day(participant, day),
+        late=now - recorded_at > LATE_AFTER,
+    )
+
+
+def require_active(participant: Participant) -> None:
+    if participant.status != ParticipantStatus.ACTIVE:
+        raise ValidationFailed(
+            f"Participant is {participant.status.value}; entries are accepted only while active.",
+            errors={"json": {"_schema": ["Participant is not active."]}},
+        )
+
+
+def find_replay(session: Session, model: type[E], participant_id: int, data: dict[str, Any]) -> tuple[E | None, str]:
+    """The original of a replayed create (or None), and the request's fingerprint."""
+    fingerprint = idempotency.fingerprint(data)
+    existing = session.scalar(
+        select(model).where(model.participant_id == participant_id, model.client_uuid == data["client_uuid"])
+    )
+    if existing is None:
+        return None, fingerprint
+    return idempotency.replay(existing, fingerprint), fingerprint
+
+
+def provenance(
+    actor: Actor, participant: Participant, when: EntryTime, data: dict[str, Any], fingerprint: str, now: datetime
+) -> dict[str, Any]:
+    """Column values of the provenance mixin for a new entry."""
+    return {
+        "participant_id": participant.id,
+        "client_uuid": data["client_uuid"],
+        "request_fingerprint": fingerprint,
+        "recorded_at": when.recorded_at,
+        "recorded_utc_offset_minutes": when.utc_offset_minutes,
+        "received_at": now,
+        "local_date": when.local_date,
+        "study_day": when.study_day,
+        "late_entry": when.late,
+        "entered_by_type": actor.kind,
+        "entered_by_id": actor.id,
+    }

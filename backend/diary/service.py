@@ -1,0 +1,270 @@
+"""Record, correct and read rest-pain scores; find missed diary days."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from backend.audit.service import record_access, record_audit, snapshot
+from backend.auth.policy import participant_in_scope
+from backend.core import entries
+from backend.core.actor import Actor
+from backend.core.timeutil import ensure_utc
+from backend.diary.models import PainScore
+from backend.errors import Conflict, NotFound, PermissionDenied
+from backend.flags.models import FlagKind
+from backend.flags.service import raise_flag
+from backend.participants.models import Participant, ParticipantStatus
+from backend.studies.service import ProtocolSettings, current_protocol
+
+PAIN_RISE_POINTS = 3
+PAIN_RISE_MIN_DAYS = 3
+PATIENT_CORRECTION_WINDOW = timedelta(hours=24)
+MISSED_DAYS_IN_A_ROW = 3
+
+
+def _local_time(moment: datetime, tz: str) -> datetime:
+    return ensure_utc(moment).astimezone(ZoneInfo(tz))
+
+
+def diary_date_for(
+    participant: Participant, protocol: ProtocolSettings, recorded_at: datetime, asked: date | None
+) -> date:
+    """The diary day an entry is for: the local date recorded, or the day before while the
+    grace time of the next morning lasts. Any other day has closed: no back-filling."""
+    local = _local_time(recorded_at, participant.timezone)
+    today = local.date()
+    if asked is None or asked == today:
+        return today
+    yesterday = today - timedelta(days=1)
+    if asked == yesterday and local.time() < protocol.grace_until:
+        return yesterday
+    if asked > today:
+        raise entries.field_error("diary_date", "This diary day has not started yet.")
+    closes = f"{asked + timedelta(days=1)} {protocol.grace_until:%H:%M}"
+    raise entries.field_error("diary_date", f"The diary for {asked} closed at {closes} local time.")
+
+
+def record_pain_score(session: Session, actor: Actor, data: dict[str, Any], now: datetime) -> tuple[PainScore, bool]:
+    """Record the patient's score for a diary day. Returns (score, created).
+
+    The latest recorded score of a day is current; the others stay as superseded
+    versions (an older one arriving late from an offline phone is stored superseded).
+    """
+    assert actor.participant_id is not None
+    participant = participant_in_scope(session, actor, actor.participant_id)
+    existing, fingerprint = entries.find_replay(session, PainScore, participant.id, data)
+    if existing is not None:
+        return existing, False
+    entries.require_active(participant)
+    when = entries.time_entry(participant, data["recorded_at"], now)
+    protocol = current_protocol(session, participant.study_id)
+    day = diary_date_for(participant, protocol, data["recorded_at"], data.get("diary_date"))
+    score = PainScore(
+        **entries.provenance(actor, participant, when, data, fingerprint, now),
+        score=data["score"],
+        note=data.get("note"),
+        diary_date=day,
+    )
+    score.study_day = entries.study_day(participant, day)
+    _place_version(session, score, now)
+    record_audit(
+        session, actor, "pain_score.create", score, after=snapshot(score), participant_id=participant.id, now=now
+    )
+    _flag(session, participant, score, now)
+    session.commit()
+    return score, True
+
+
+def _current(session: Session, participant_id: int, day: date) -> PainScore | None:
+    return session.scalar(
+        select(PainScore).where(
+            PainScore.participant_id == participant_id, PainScore.diary_date == day, PainScore.superseded_at.is_(None)
+        )
+    )
+
+
+def _place_version(session: Session, score: PainScore, now: datetime) -> None:
+    """Make `score` the current version of its day, or file it behind a later one."""
+    current = _current(session, score.participant_id, score.diary_date)
+    if current is not None and current.recorded_at > score.recorded_at:
+        score.superseded_at = now
+        session.add(score)
+        session.flush()
+        score.superseded_by_id = current.id
+        return
+    if current is not None:
+        current.superseded_at = now
+        session.flush()  # free the day's "current" slot before the new row takes it
+    session.add(score)
+    session.flush()
+    if current is not None:
+        current.superseded_by_id = score.id
+
+
+def _flag(session: Session, participant: Participant, score: PainScore, now: datetime) -> None:
+    if score.late_entry:
+        raise_flag(
+            session,
+            participant,
+            FlagKind.LATE_ENTRY,
+            f"pain_score:{score.id}",
+            now,
+            detail={"recorded_at": score.recorded_at.isoformat()},
+            entity=("pain_score", score.id),
+        )
+    if not score.is_current:
+        return
+    week = select(PainScore.score).where(
+        PainScore.participant_id == participant.id,
+        PainScore.superseded_at.is_(None),
+        PainScore.diary_date >= score.diary_date - timedelta(days=7),
+        PainScore.diary_date < score.diary_date,
+    )
+    previous = list(session.scalars(week))
+    if len(previous) < PAIN_RISE_MIN_DAYS:
+        return
+    mean = sum(previous) / len(previous)
+    if score.score - mean >= PAIN_RISE_POINTS:
+        raise_flag(
+            session,
+            participant,
+            FlagKind.PAIN_RISE,
+            score.diary_date.isoformat(),
+            now,
+            detail={"score": score.score, "previous_7_day_mean": round(mean, 2), "days": len(previous)},
+            entity=("pain_score", score.id),
+        )
+
+
+def correct_pain_score(
+    session: Session, actor: Actor, participant_id: int, score_id: int, data: dict[str, Any], now: datetime
+) -> tuple[PainScore, bool]:
+    """Correct the current score of a day with a new version. Patients may correct their
+    own within 24 hours of recording it; later, only staff, always with a reason."""
+    participant = participant_in_scope(session, actor, participant_id)
+    existing, fingerprint = entries.find_replay(session, PainScore, participant.id, data)
+    if existing is not None:
+        return existing, False
+    original = session.scalar(
+        select(PainScore).where(PainScore.id == score_id, PainScore.participant_id == participant.id)
+    )
+    if original is None:
+        raise NotFound(f"No pain score {score_id}.")
+    if not original.is_current:
+        raise Conflict("This version has been superseded; correct the current one.")
+    if actor.kind == "participant":
+        if now - original.recorded_at > PATIENT_CORRECTION_WINDOW:
+            raise PermissionDenied("Scores older than 24 hours can be corrected only by the study team.")
+        if participant.status != ParticipantStatus.ACTIVE:
+            entries.require_active(participant)
+    correction = PainScore(
+        participant_id=participant.id,
+        client_uuid=data["client_uuid"],
+        request_fingerprint=fingerprint,
+        recorded_at=now,
+        recorded_utc_offset_minutes=original.recorded_utc_offset_minutes,
+        received_at=now,
+        local_date=original.local_date,
+        study_day=original.study_day,
+        late_entry=False,
+        entered_by_type=actor.kind,
+        entered_by_id=actor.id,
+        score=data["score"],
+        note=data.get("note", original.note),
+        diary_date=original.diary_date,
+        corrects_id=original.id,
+        correction_reason=data.get("reason"),
+    )
+    before = snapshot(original)
+    _place_version(session, correction, now)
+    record_audit(
+        session,
+        actor,
+        "pain_score.correct",
+        correction,
+        before=before,
+        after=snapshot(correction),
+        reason=data.get("reason"),
+        participant_id=participant.id,
+        now=now,
+    )
+    session.commit()
+    return correction, True
+
+
+def pain_scores_query(
+    session: Session, actor: Actor, participant_id: int, filters: dict[str, Any], now: datetime
+) -> Select[PainScore]:
+    """A participant's scores, newest diary day first; current versions unless asked."""
+    participant = participant_in_scope(session, actor, participant_id)
+    if actor.is_staff:
+        record_access(session, actor, "pain_scores", participant_id=participant.id, now=now)
+        session.commit()
+    query = select(PainScore).where(PainScore.participant_id == participant.id)
+    if not filters.get("include_superseded"):
+        query = query.where(PainScore.superseded_at.is_(None))
+    if "date_from" in filters:
+        query = query.where(PainScore.diary_date >= filters["date_from"])
+    if "date_to" in filters:
+        query = query.where(PainScore.diary_date <= filters["date_to"])
+    return query.order_by(PainScore.diary_date.desc(), PainScore.recorded_at.desc(), PainScore.id.desc())
+
+
+def diary_dates(session: Session, participant_id: int, first: date, last: date) -> set[date]:
+    """Diary days between `first` and `last` that have a current score."""
+    return set(
+        session.scalars(
+            select(PainScore.diary_date).where(
+                PainScore.participant_id == participant_id,
+                PainScore.superseded_at.is_(None),
+                PainScore.diary_date.between(first, last),
+            )
+        )
+    )
+
+
+def last_closed_diary_day(participant: Participant, protocol: ProtocolSettings, now: datetime) -> date:
+    """Yesterday once the morning grace time has passed, else the day before."""
+    local = _local_time(now, participant.timezone)
+    back = 1 if local.time() >= protocol.grace_until else 2
+    return local.date() - timedelta(days=back)
+
+
+def scan_missed_diaries(session: Session, now: datetime) -> int:
+    """Flag active participants whose last 3 closed diary days all lack a score.
+
+    A job for cron (hourly); running it again raises nothing new, because each run of
+    missed days is flagged once, keyed by its last day.
+    """
+    raised = 0
+    for participant in session.scalars(select(Participant).where(Participant.status == ParticipantStatus.ACTIVE)):
+        protocol = current_protocol(session, participant.study_id)
+        last = last_closed_diary_day(participant, protocol, now)
+        first = last - timedelta(days=MISSED_DAYS_IN_A_ROW - 1)
+        assert participant.enrolled_at is not None
+        if first < _local_time(participant.enrolled_at, participant.timezone).date():
+            continue
+        if diary_dates(session, participant.id, first, last):
+            continue
+        days = [(first + timedelta(days=n)).isoformat() for n in range(MISSED_DAYS_IN_A_ROW)]
+        if raise_flag(session, participant, FlagKind.MISSED_DIARY, last.isoformat(), now, detail={"days": days}):
+            raised += 1
+    session.commit()
+    return raised
+
+
+def mean_pain(session: Session, participant_id: int, first: date, last: date) -> tuple[float | None, int]:
+    """Mean of the current daily scores between two diary days, and how many days."""
+    row = session.execute(
+        select(func.avg(PainScore.score), func.count()).where(
+            PainScore.participant_id == participant_id,
+            PainScore.superseded_at.is_(None),
+            PainScore.diary_date.between(first, last),
+        )
+    ).one()
+    return (None if row[0] is None else float(row[0])), int(row[1])

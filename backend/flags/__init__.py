@@ -1,0 +1,1 @@
+"""The nurse's queue: flags raised by patient entries and by the missed-diary scan."""

@@ -1,0 +1,72 @@
+"""Record and read symptom reports; every report raises a flag, severe ones urgent."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from backend.audit.service import record_access, record_audit, snapshot
+from backend.auth.policy import participant_in_scope
+from backend.core import entries
+from backend.core.actor import Actor
+from backend.flags.models import FlagKind
+from backend.flags.service import raise_flag
+from backend.symptoms.models import Severity, SymptomReport
+
+
+def record_symptom(session: Session, actor: Actor, data: dict[str, Any], now: datetime) -> tuple[SymptomReport, bool]:
+    """Record a symptom report of the signed-in patient and flag it for the nurse."""
+    assert actor.participant_id is not None
+    participant = participant_in_scope(session, actor, actor.participant_id)
+    existing, fingerprint = entries.find_replay(session, SymptomReport, participant.id, data)
+    if existing is not None:
+        return existing, False
+    entries.require_active(participant)
+    when = entries.time_entry(participant, data["recorded_at"], now)
+    if data["onset_date"] > when.local_date:
+        raise entries.field_error("onset_date", "The onset cannot be after the report.")
+    report = SymptomReport(
+        **entries.provenance(actor, participant, when, data, fingerprint, now),
+        category=data["category"],
+        severity=data["severity"],
+        onset_date=data["onset_date"],
+        description=data["description"],
+    )
+    session.add(report)
+    session.flush()
+    record_audit(
+        session, actor, "symptom_report.create", report, after=snapshot(report), participant_id=participant.id, now=now
+    )
+    raise_flag(
+        session,
+        participant,
+        FlagKind.SYMPTOM,
+        f"symptom_report:{report.id}",
+        now,
+        detail={"category": report.category.value, "severity": report.severity.value, "late_entry": when.late},
+        urgent=report.severity == Severity.SEVERE,
+        entity=("symptom_report", report.id),
+    )
+    session.commit()
+    return report, True
+
+
+def symptoms_query(
+    session: Session, actor: Actor, participant_id: int, filters: dict[str, Any], now: datetime
+) -> Select[SymptomReport]:
+    """A participant's symptom reports, newest first."""
+    participant = participant_in_scope(session, actor, participant_id)
+    if actor.is_staff:
+        record_access(session, actor, "symptom_reports", participant_id=participant.id, now=now)
+        session.commit()
+    query = select(SymptomReport).where(SymptomReport.participant_id == participant.id)
+    if "severity" in filters:
+        query = query.where(SymptomReport.severity == filters["severity"])
+    if "date_from" in filters:
+        query = query.where(SymptomReport.local_date >= filters["date_from"])
+    if "date_to" in filters:
+        query = query.where(SymptomReport.local_date <= filters["date_to"])
+    return query.order_by(SymptomReport.recorded_at.desc(), SymptomReport.id.desc())

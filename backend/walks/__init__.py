@@ -1,0 +1,1 @@
+"""Six-minute walk tests, recorded with the fields of the ATS guideline."""

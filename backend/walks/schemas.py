@@ -1,0 +1,66 @@
+"""Walk test requests and responses: shapes and single-field ranges (cross-field
+plausibility is a rule in the service)."""
+
+from __future__ import annotations
+
+from marshmallow import fields, validate
+
+from backend.core.schemas import DateRangeArgsSchema, EntryCreateSchema, StrictInteger
+from backend.walks.models import AssistiveDevice, LimitingSymptom, WalkMethod
+
+BORG = validate.Range(min=0, max=10)
+
+
+def _optional_int(low: int, high: int, description: str) -> StrictInteger:
+    return StrictInteger(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Range(min=low, max=high),
+        metadata={"description": description},
+    )
+
+
+class WalkTestCreateSchema(EntryCreateSchema):
+    method = fields.Enum(WalkMethod, by_value=True, required=True)
+    distance_m = fields.Float(
+        required=True, validate=validate.Range(min=0, max=1000), metadata={"description": "Metres walked"}
+    )
+    duration_s = StrictInteger(load_default=360, validate=validate.Range(min=60, max=600))
+    course_length_m = fields.Float(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Range(min=5, max=100),
+        metadata={"description": "Required for course methods"},
+    )
+    laps = _optional_int(0, 200, "Completed laps on a course")
+    stopped_early = fields.Boolean(load_default=False)
+    rests_count = StrictInteger(load_default=0, validate=validate.Range(min=0, max=50))
+    rests_total_s = StrictInteger(load_default=0, validate=validate.Range(min=0, max=600))
+    limiting_symptom = fields.Enum(LimitingSymptom, by_value=True, load_default=None, allow_none=True)
+    borg_dyspnoea_before = _optional_int(0, 10, "Borg CR10 dyspnoea before")
+    borg_dyspnoea_after = _optional_int(0, 10, "Borg CR10 dyspnoea after")
+    borg_fatigue_before = _optional_int(0, 10, "Borg CR10 fatigue before")
+    borg_fatigue_after = _optional_int(0, 10, "Borg CR10 fatigue after")
+    supplemental_oxygen = fields.Boolean(load_default=False)
+    oxygen_l_per_min = fields.Float(load_default=None, allow_none=True, validate=validate.Range(min=0, max=15))
+    assistive_device = fields.Enum(AssistiveDevice, by_value=True, load_default=AssistiveDevice.NONE)
+    spo2_before = _optional_int(50, 100, "SpO2 % before")
+    spo2_after = _optional_int(50, 100, "SpO2 % after")
+    heart_rate_before = _optional_int(20, 250, "Heart rate before, per minute")
+    heart_rate_after = _optional_int(20, 250, "Heart rate after, per minute")
+    step_count = _optional_int(0, 5000, "Steps counted by the phone")
+
+
+class WalkTestSchema(WalkTestCreateSchema):
+    id = fields.Integer(dump_only=True)
+    study_day = fields.Integer(dump_only=True, allow_none=True)
+    local_date = fields.Date(dump_only=True)
+    recorded_utc_offset_minutes = fields.Integer(dump_only=True)
+    received_at = fields.AwareDateTime(dump_only=True)
+    late_entry = fields.Boolean(dump_only=True)
+    needs_review = fields.Boolean(dump_only=True)
+    entered_by_type = fields.String(dump_only=True)
+
+
+class WalkTestQueryArgsSchema(DateRangeArgsSchema):
+    method = fields.Enum(WalkMethod, by_value=True)

@@ -1,0 +1,129 @@
+"""Record and read six-minute walk tests; plausibility and review flags."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from backend.audit.service import record_access, record_audit, snapshot
+from backend.auth.policy import participant_in_scope
+from backend.core import entries
+from backend.core.actor import Actor
+from backend.flags.models import FlagKind
+from backend.flags.service import raise_flag
+from backend.participants.models import Participant
+from backend.studies.service import current_protocol
+from backend.walks.models import COURSE_METHODS, WalkTest
+
+MAX_SPEED_M_PER_S = 3.0
+REVIEW_ABOVE_M = 700.0
+DROP_FRACTION = 0.30
+
+
+def check_plausible(data: dict[str, Any]) -> None:
+    """Refuse what no patient can walk; the single-field ranges are in the schema."""
+    limit = data["duration_s"] * MAX_SPEED_M_PER_S
+    if data["distance_m"] > limit:
+        raise entries.field_error(
+            "distance_m", f"{data['distance_m']:g} m in {data['duration_s']} s is faster than 3 m/s; check the entry."
+        )
+    if data["method"] in COURSE_METHODS and data.get("course_length_m") is None:
+        raise entries.field_error("course_length_m", "A course test needs the course length.")
+    if data["rests_total_s"] > data["duration_s"]:
+        raise entries.field_error("rests_total_s", "Rests cannot last longer than the test.")
+
+
+def record_walk_test(session: Session, actor: Actor, data: dict[str, Any], now: datetime) -> tuple[WalkTest, bool]:
+    """Record a walk test of the signed-in patient. Returns (test, created)."""
+    assert actor.participant_id is not None
+    participant = participant_in_scope(session, actor, actor.participant_id)
+    existing, fingerprint = entries.find_replay(session, WalkTest, participant.id, data)
+    if existing is not None:
+        return existing, False
+    entries.require_active(participant)
+    check_plausible(data)
+    when = entries.time_entry(participant, data["recorded_at"], now)
+    values = {k: v for k, v in data.items() if k not in ("client_uuid", "recorded_at")}
+    walk = WalkTest(
+        **entries.provenance(actor, participant, when, data, fingerprint, now),
+        **values,
+        needs_review=data["distance_m"] > REVIEW_ABOVE_M,
+    )
+    session.add(walk)
+    session.flush()
+    record_audit(session, actor, "walk_test.create", walk, after=snapshot(walk), participant_id=participant.id, now=now)
+    _flag(session, participant, walk, now)
+    session.commit()
+    return walk, True
+
+
+def baseline_best(session: Session, participant: Participant, walk: WalkTest) -> float | None:
+    """The best test of the same method in the baseline visit window."""
+    protocol = current_protocol(session, participant.study_id)
+    baseline = next((v for v in protocol.visits if v["code"] == "BASELINE"), protocol.visits[0])
+    return session.scalar(
+        select(func.max(WalkTest.distance_m)).where(
+            WalkTest.participant_id == participant.id,
+            WalkTest.method == walk.method,
+            WalkTest.study_day.between(baseline["window"]["start"], baseline["window"]["end"]),
+            WalkTest.id != walk.id,
+        )
+    )
+
+
+def _flag(session: Session, participant: Participant, walk: WalkTest, now: datetime) -> None:
+    entity = ("walk_test", walk.id)
+    if walk.needs_review:
+        raise_flag(
+            session,
+            participant,
+            FlagKind.WALK_BORDERLINE,
+            f"walk_test:{walk.id}",
+            now,
+            detail={"distance_m": walk.distance_m},
+            entity=entity,
+        )
+    if walk.late_entry:
+        raise_flag(
+            session,
+            participant,
+            FlagKind.LATE_ENTRY,
+            f"walk_test:{walk.id}",
+            now,
+            detail={"recorded_at": walk.recorded_at.isoformat()},
+            entity=entity,
+        )
+    if walk.study_day is None or walk.study_day <= 0:
+        return
+    best = baseline_best(session, participant, walk)
+    if best and walk.distance_m <= best * (1 - DROP_FRACTION):
+        raise_flag(
+            session,
+            participant,
+            FlagKind.WALK_DROP,
+            f"walk_test:{walk.id}",
+            now,
+            detail={"distance_m": walk.distance_m, "baseline_best_m": best, "method": walk.method.value},
+            entity=entity,
+        )
+
+
+def walk_tests_query(
+    session: Session, actor: Actor, participant_id: int, filters: dict[str, Any], now: datetime
+) -> Select[WalkTest]:
+    """A participant's walk tests, newest first."""
+    participant = participant_in_scope(session, actor, participant_id)
+    if actor.is_staff:
+        record_access(session, actor, "walk_tests", participant_id=participant.id, now=now)
+        session.commit()
+    query = select(WalkTest).where(WalkTest.participant_id == participant.id)
+    if "method" in filters:
+        query = query.where(WalkTest.method == filters["method"])
+    if "date_from" in filters:
+        query = query.where(WalkTest.local_date >= filters["date_from"])
+    if "date_to" in filters:
+        query = query.where(WalkTest.local_date <= filters["date_to"])
+    return query.order_by(WalkTest.recorded_at.desc(), WalkTest.id.desc())
