@@ -18,8 +18,10 @@ A refused request must write nothing: the target's audit trail does not grow.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
 import pytest
@@ -31,6 +33,9 @@ from backend.audit.models import AuditEvent
 from backend.auth.policy import MANAGE_PARTICIPANTS, READ_PARTICIPANTS, WITHDRAW_PARTICIPANTS
 from backend.core.actor import Actor
 from backend.core.timeutil import utcnow
+from backend.diary.service import record_pain_score
+from backend.flags.models import FlagKind
+from backend.flags.service import raise_flag
 from backend.participants.models import Participant
 from backend.participants.service import change_status
 from backend.staff.models import StaffRole
@@ -40,6 +45,9 @@ from backend.studies.service import load_protocol
 from tests.factories import PASSWORD, Factory, bearer
 
 PARTICIPANT_ID = "<id:participant_id>"  # the app's positive 32-bit id converter
+SCORE_ID = "<id:score_id>"
+FLAG_ID = "<id:flag_id>"
+TEHRAN = timezone(timedelta(hours=3, minutes=30))
 TARGET_SITE = "TEH-01"
 OTHER_SITE = "TEH-02"
 
@@ -87,6 +95,9 @@ class Scene:
         self._target: Participant | None = None
         self.caller_participant: Participant | None = None
         self.caller_headers: dict[str, str] = {}
+        # ids of the target's own objects, by URL placeholder (a score, a flag, ...)
+        self.objects: dict[str, int] = {}
+        self.active_callers = False  # enrol a calling patient, so entries are accepted
 
     @property
     def has_target(self) -> bool:
@@ -109,6 +120,8 @@ class Scene:
             return {}
         if actor.kind == "patient":
             self.caller_participant = self.target if actor.owns_target else self.make.participant(site_code=TARGET_SITE)
+            if self.active_callers and self.caller_participant.status.value == "screening":
+                _enrol(self.make, self.caller_participant)
             return self.make.patient_headers(self.caller_participant)
         assert actor.role is not None
         user = self.make.staff(actor.role.value, sites=(actor.site,) if actor.site else ())
@@ -119,7 +132,7 @@ class Scene:
 
 Access = Literal["public", "any_signed_in", "staff", "patient"]
 # What the route addresses, and so what an allowed role at another site gets.
-Scope = Literal["none", "participant", "site_in_body", "list"]
+Scope = Literal["none", "participant", "site_in_body", "list", "own_object"]
 OTHER_SITE_STATUS = {"participant": 404, "site_in_body": 422}
 
 Builder = Callable[[Scene], dict[str, Any] | None]
@@ -137,11 +150,77 @@ class RouteSpec:
     check: Checker | None = None  # what a 2xx must contain
 
 
+def _enrol(make: Factory, participant: Participant) -> None:
+    system = Actor.system("test", study_id=participant.study_id)
+    change_status(make.db, system, participant.id, "enrol", "eligible", utcnow())
+
+
 def _enrolled(scene: Scene) -> Participant:
+    _enrol(scene.make, scene.target)
+    return scene.target
+
+
+def _active_patients(scene: Scene) -> None:
+    """The target enrolled, and any calling patient enrolled too (entries need it)."""
+    _enrol(scene.make, scene.target)
+    scene.active_callers = True
+
+
+def _now_tehran() -> str:
+    return datetime.now(TEHRAN).isoformat()
+
+
+def _target_actor(scene: Scene) -> Actor:
     target = scene.target
-    system = Actor.system("test", study_id=target.study_id)
-    change_status(scene.make.db, system, target.id, "enrol", "eligible", utcnow())
-    return target
+    return Actor(
+        kind="participant",
+        id=target.id,
+        role="patient",
+        study_id=target.study_id,
+        site_ids=frozenset({target.site_id}),
+        participant_id=target.id,
+    )
+
+
+def _with_pain_score(scene: Scene) -> None:
+    _active_patients(scene)
+    data = {"client_uuid": uuid.uuid4(), "score": 4, "recorded_at": utcnow()}
+    score, _ = record_pain_score(scene.make.db, _target_actor(scene), data, utcnow())
+    scene.objects[SCORE_ID] = score.id
+
+
+def _with_flag(scene: Scene) -> None:
+    flag = raise_flag(scene.make.db, scene.target, FlagKind.SYMPTOM, "matrix", utcnow(), detail={})
+    assert flag is not None
+    scene.make.db.commit()
+    scene.objects[FLAG_ID] = flag.id
+
+
+def _pain_body(scene: Scene) -> dict[str, Any]:
+    return {"client_uuid": str(uuid.uuid4()), "score": 3, "recorded_at": _now_tehran()}
+
+
+def _walk_body(scene: Scene) -> dict[str, Any]:
+    return {"client_uuid": str(uuid.uuid4()), "method": "phone_gps", "distance_m": 310.0, "recorded_at": _now_tehran()}
+
+
+def _symptom_body(scene: Scene) -> dict[str, Any]:
+    return {
+        "client_uuid": str(uuid.uuid4()),
+        "category": "swelling",
+        "severity": "mild",
+        "onset_date": datetime.now(TEHRAN).date().isoformat(),
+        "recorded_at": _now_tehran(),
+    }
+
+
+def _correction_body(scene: Scene) -> dict[str, Any]:
+    return {"client_uuid": str(uuid.uuid4()), "score": 5, "reason": "typed the wrong number"}
+
+
+def _check_created_for_caller(scene: Scene, response: TestResponse) -> None:
+    assert json_of(response)["id"]
+    assert json_of(response)["entered_by_type"] == "participant"
 
 
 def json_of(response: TestResponse) -> Any:
@@ -280,7 +359,93 @@ ROUTES: dict[tuple[str, str], RouteSpec] = {
         scope="participant",
         check=lambda scene, response: _equal(json_of(response)[0]["action"], "participant.create"),
     ),
+    # --- patient-reported outcomes ---
+    ("GET", "/api/v1/me/pain-scores"): RouteSpec(
+        "patient", prepare=_with_pain_score, check=lambda scene, response: _own_rows(scene, response, SCORE_ID)
+    ),
+    ("POST", "/api/v1/me/pain-scores"): RouteSpec(
+        "patient", success=201, prepare=_active_patients, body=_pain_body, check=_check_created_for_caller
+    ),
+    ("POST", f"/api/v1/me/pain-scores/{SCORE_ID}/corrections"): RouteSpec(
+        "patient",
+        scope="own_object",
+        success=201,
+        prepare=_with_pain_score,
+        body=_correction_body,
+        check=lambda scene, response: _equal(json_of(response)["corrects_id"], scene.objects[SCORE_ID]),
+    ),
+    ("GET", f"{P}/{PARTICIPANT_ID}/pain-scores"): RouteSpec(
+        "staff",
+        READ_PARTICIPANTS,
+        scope="participant",
+        prepare=_with_pain_score,
+        check=lambda scene, response: _equal(_ids(response), {scene.objects[SCORE_ID]}),
+    ),
+    ("POST", f"{P}/{PARTICIPANT_ID}/pain-scores/{SCORE_ID}/corrections"): RouteSpec(
+        "staff",
+        MANAGE_PARTICIPANTS,
+        scope="participant",
+        success=201,
+        prepare=_with_pain_score,
+        body=_correction_body,
+        check=lambda scene, response: _equal(json_of(response)["corrects_id"], scene.objects[SCORE_ID]),
+    ),
+    ("GET", "/api/v1/me/walk-tests"): RouteSpec("patient", prepare=_active_patients),
+    ("POST", "/api/v1/me/walk-tests"): RouteSpec(
+        "patient", success=201, prepare=_active_patients, body=_walk_body, check=_check_created_for_caller
+    ),
+    ("GET", f"{P}/{PARTICIPANT_ID}/walk-tests"): RouteSpec("staff", READ_PARTICIPANTS, scope="participant"),
+    ("GET", "/api/v1/me/symptoms"): RouteSpec("patient", prepare=_active_patients),
+    ("POST", "/api/v1/me/symptoms"): RouteSpec(
+        "patient", success=201, prepare=_active_patients, body=_symptom_body, check=_check_created_for_caller
+    ),
+    ("GET", f"{P}/{PARTICIPANT_ID}/symptoms"): RouteSpec("staff", READ_PARTICIPANTS, scope="participant"),
+    ("GET", "/api/v1/me/tasks"): RouteSpec(
+        "patient",
+        prepare=_active_patients,
+        check=lambda scene, response: _equal(json_of(response)["timezone"], "Asia/Tehran"),
+    ),
+    ("GET", "/api/v1/me/summary"): RouteSpec(
+        "patient", prepare=_with_pain_score, check=lambda scene, response: _own_summary(scene, response)
+    ),
+    ("POST", "/api/v1/me/sync"): RouteSpec(
+        "patient",
+        prepare=_active_patients,
+        body=lambda scene: {"items": [{"kind": "pain_score", "data": _pain_body(scene)}]},
+        check=lambda scene, response: _equal(json_of(response)["created"], 1),
+    ),
+    ("GET", "/api/v1/flags"): RouteSpec(
+        "staff",
+        READ_PARTICIPANTS,
+        scope="list",
+        prepare=_with_flag,
+        check=lambda scene, response: _check_object_listed(scene, response, FLAG_ID),
+    ),
+    ("POST", f"/api/v1/flags/{FLAG_ID}/acknowledge"): RouteSpec(
+        "staff",
+        MANAGE_PARTICIPANTS,
+        scope="participant",
+        prepare=_with_flag,
+        body=lambda scene: {"note": "called the patient"},
+        check=lambda scene, response: _equal(json_of(response)["acknowledgement_note"], "called the patient"),
+    ),
 }
+
+
+def _own_rows(scene: Scene, response: TestResponse, placeholder: str) -> None:
+    """A patient lists only their own rows: the target's score is there only for its owner."""
+    listed = scene.objects[placeholder] in _ids(response)
+    assert listed == scene.actor.owns_target
+
+
+def _own_summary(scene: Scene, response: TestResponse) -> None:
+    days = json_of(response)["pain_7_day_days"]
+    assert days == (1 if scene.actor.owns_target else 0)
+
+
+def _check_object_listed(scene: Scene, response: TestResponse, placeholder: str) -> None:
+    listed = scene.objects[placeholder] in _ids(response)
+    assert listed == scene.actor.in_target_scope
 
 
 def _equal(actual: object, expected: object) -> None:
@@ -295,7 +460,10 @@ def expected_status(spec: RouteSpec, actor: ActorSpec) -> int:
     if spec.access == "any_signed_in":
         return spec.success
     if spec.access == "patient":
-        return spec.success if actor.kind == "patient" else 403
+        if actor.kind != "patient":
+            return 403
+        # Another patient's object (a score id in the URL) is not found for them.
+        return spec.success if actor.owns_target or spec.scope != "own_object" else 404
     if actor.kind != "staff" or actor.role not in spec.roles:
         return 403
     if actor.in_target_scope or spec.scope in ("none", "list"):
@@ -323,7 +491,7 @@ def assert_error_envelope(response: TestResponse, status: int) -> None:
 
 
 def _short(rule: str) -> str:
-    return rule.replace(PARTICIPANT_ID, "<id>")
+    return rule.replace(PARTICIPANT_ID, "<id>").replace(SCORE_ID, "<score>").replace(FLAG_ID, "<flag>")
 
 
 def call(
@@ -335,6 +503,8 @@ def call(
     participant_id: int | None = None,
 ) -> TestResponse:
     url = rule.replace(PARTICIPANT_ID, str(participant_id)) if PARTICIPANT_ID in rule else rule
+    for placeholder, object_id in scene.objects.items():
+        url = url.replace(placeholder, str(object_id))
     kwargs: dict[str, Any] = {"headers": headers}
     if body is not None:
         kwargs["json"] = body
@@ -415,9 +585,15 @@ PARTICIPANT_ROUTES = [
 
 @pytest.mark.parametrize(("method", "rule"), PARTICIPANT_ROUTES)
 def test_unknown_participant_id_is_404_even_for_admin(make: Factory, method: str, rule: str) -> None:
+    spec = ROUTES[(method, rule)]
     scene = Scene(make, ActorSpec("admin", "staff", StaffRole.ADMIN))
-    missing_id = scene.target.id + 10_000  # no participant has it: the test's database starts empty
-    response = call(scene, method, rule, ROUTES[(method, rule)].body(scene), scene.headers(), missing_id)
+    if spec.prepare is not None:
+        spec.prepare(scene)
+    headers = scene.headers()
+    body = spec.body(scene)
+    # No row has these ids: each test's database starts empty.
+    scene.objects = {placeholder: object_id + 10_000 for placeholder, object_id in scene.objects.items()}
+    response = call(scene, method, rule, body, headers, scene.target.id + 10_000)
     assert response.status_code == 404, response.json
     assert_error_envelope(response, 404)
 
@@ -433,7 +609,7 @@ SIGNED_IN_ROUTES = [
 @pytest.mark.parametrize("headers", [{}, bearer("not-a-token")], ids=["no-token", "bad-token"])
 def test_authentication_comes_before_validation(make: Factory, method: str, rule: str, headers: dict[str, str]) -> None:
     """An unsigned caller learns nothing about a route's arguments: 401, never 422."""
-    url = rule.replace(PARTICIPANT_ID, "1")
+    url = rule.replace(PARTICIPANT_ID, "1").replace(SCORE_ID, "1").replace(FLAG_ID, "1")
     body = None if method == "GET" else {"unexpected": "field"}
     query = "?status=no-such-status" if method == "GET" else ""
     response = make.client.open(url + query, method=method, json=body, headers=headers)
