@@ -7,14 +7,14 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
 from backend.core import idempotency
 from backend.core.actor import Actor
-from backend.core.models import PatientEntryMixin
+from backend.core.models import PatientEntryMixin, VersionedEntryMixin
 from backend.core.timeutil import ensure_utc, local_date
-from backend.errors import ValidationFailed
+from backend.errors import Conflict, ValidationFailed
 from backend.participants.models import Participant, ParticipantStatus
 
 CLOCK_SKEW = timedelta(minutes=5)
@@ -100,3 +100,45 @@ def provenance(
         "entered_by_type": actor.kind,
         "entered_by_id": actor.id,
     }
+
+
+# Columns a correction never copies from the version it corrects.
+_NOT_COPIED = {
+    "id", "client_uuid", "request_fingerprint", "received_at", "entered_by_type", "entered_by_id", "late_entry",
+    "superseded_at", "superseded_by_id", "corrects_id", "correction_reason",
+}  # fmt: skip
+
+V = TypeVar("V", bound=VersionedEntryMixin)
+
+
+def correction_of(
+    original: V, actor: Actor, changes: dict[str, Any], data: dict[str, Any], fingerprint: str, now: datetime
+) -> V:
+    """A new version of `original` with `changes`: same observation time and day, entered
+    now by `actor`, pointing back with the reason. The caller files it (see supersede)."""
+    if not original.is_current:
+        raise Conflict("This version has been superseded; correct the current one.")
+    mapper = inspect(type(original))
+    values = {attr.key: getattr(original, attr.key) for attr in mapper.column_attrs if attr.key not in _NOT_COPIED}
+    values.update(changes)
+    values.update(
+        client_uuid=data["client_uuid"],
+        request_fingerprint=fingerprint,
+        received_at=now,
+        entered_by_type=actor.kind,
+        entered_by_id=actor.id,
+        late_entry=False,
+        corrects_id=original.id,  # type: ignore[attr-defined]
+        correction_reason=data.get("reason"),
+    )
+    model: Any = type(original)  # a mapped entry class: its constructor takes the columns
+    return model(**values)  # type: ignore[no-any-return]
+
+
+def supersede(session: Session, original: VersionedEntryMixin, version: VersionedEntryMixin, now: datetime) -> None:
+    """Make `version` current in place of `original` (both rows stay)."""
+    original.superseded_at = now
+    session.flush()  # free a "current" slot (a unique index may guard it) first
+    session.add(version)
+    session.flush()
+    original.superseded_by_id = version.id  # type: ignore[attr-defined]

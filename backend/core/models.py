@@ -8,7 +8,7 @@ from datetime import date, datetime
 from typing import TypeVar
 
 from sqlalchemy import Enum, ForeignKey, String, Uuid
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from backend.core.timeutil import utcnow
 
@@ -49,3 +49,23 @@ class PatientEntryMixin:
     late_entry: Mapped[bool] = mapped_column(default=False)
     entered_by_type: Mapped[str] = mapped_column(String(16))  # participant or staff
     entered_by_id: Mapped[int]
+
+
+class VersionedEntryMixin:
+    """Corrections are new versions: the original row stays, marked superseded, and the new
+    one points back to it with the reason. Nothing clinical is overwritten."""
+
+    superseded_at: Mapped[datetime | None]
+    correction_reason: Mapped[str | None] = mapped_column(String(1000))
+
+    @declared_attr
+    def superseded_by_id(cls) -> Mapped[int | None]:
+        return mapped_column(ForeignKey(f"{cls.__tablename__}.id"))  # type: ignore[attr-defined]
+
+    @declared_attr
+    def corrects_id(cls) -> Mapped[int | None]:
+        return mapped_column(ForeignKey(f"{cls.__tablename__}.id"))  # type: ignore[attr-defined]
+
+    @property
+    def is_current(self) -> bool:
+        return self.superseded_at is None

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import copy
+from typing import Any
+
 from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import missing as missing_
 
 
 class BaseSchema(Schema):
@@ -58,3 +62,19 @@ class EntryCreateSchema(BaseSchema):
 class DateRangeArgsSchema(BaseSchema):
     date_from = fields.Date(data_key="from", metadata={"description": "First local date to include"})
     date_to = fields.Date(data_key="to", metadata={"description": "Last local date to include"})
+
+
+def correction_schema(create: type[Schema], name: str, exclude: tuple[str, ...] = ("recorded_at",)) -> type[Schema]:
+    """A staff correction schema from a create schema: every field optional (only what is
+    sent changes), plus client_uuid and a required reason."""
+    fields_: dict[str, fields.Field[Any]] = {}
+    for field_name, field_obj in create().fields.items():
+        if field_name in exclude or field_name == "client_uuid":
+            continue
+        optional = copy.copy(field_obj)
+        optional.required = False
+        optional.load_default = missing_
+        fields_[field_name] = optional
+    fields_["client_uuid"] = fields.UUID(required=True)
+    fields_["reason"] = fields.String(required=True, validate=validate.Length(min=3, max=1000))
+    return type(name, (BaseSchema,), fields_)

@@ -3,16 +3,16 @@ superseded_at (a partial unique index allows one). Nothing is deleted or overwri
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy import CheckConstraint, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from backend.core.models import PatientEntryMixin
+from backend.core.models import PatientEntryMixin, VersionedEntryMixin
 from backend.db import Base
 
 
-class PainScore(PatientEntryMixin, Base):
+class PainScore(PatientEntryMixin, VersionedEntryMixin, Base):
     __tablename__ = "pain_score"
     __table_args__ = (
         UniqueConstraint("participant_id", "client_uuid"),
@@ -33,11 +33,3 @@ class PainScore(PatientEntryMixin, Base):
     # The day the score is for: the local date recorded, or the day before when filled
     # within the protocol's grace time the next morning.
     diary_date: Mapped[date] = mapped_column(index=True)
-    superseded_at: Mapped[datetime | None]
-    superseded_by_id: Mapped[int | None] = mapped_column(ForeignKey("pain_score.id"))
-    corrects_id: Mapped[int | None] = mapped_column(ForeignKey("pain_score.id"))
-    correction_reason: Mapped[str | None] = mapped_column(String(1000))
-
-    @property
-    def is_current(self) -> bool:
-        return self.superseded_at is None

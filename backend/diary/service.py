@@ -15,7 +15,7 @@ from backend.core import entries
 from backend.core.actor import Actor
 from backend.core.timeutil import ensure_utc
 from backend.diary.models import PainScore
-from backend.errors import Conflict, NotFound, PermissionDenied
+from backend.errors import NotFound, PermissionDenied
 from backend.flags.models import FlagKind
 from backend.flags.service import raise_flag
 from backend.participants.models import Participant, ParticipantStatus
@@ -155,33 +155,14 @@ def correct_pain_score(
     )
     if original is None:
         raise NotFound(f"No pain score {score_id}.")
-    if not original.is_current:
-        raise Conflict("This version has been superseded; correct the current one.")
     if actor.kind == "participant":
+        entries.require_active(participant)
         if now - original.recorded_at > PATIENT_CORRECTION_WINDOW:
             raise PermissionDenied("Scores older than 24 hours can be corrected only by the study team.")
-        if participant.status != ParticipantStatus.ACTIVE:
-            entries.require_active(participant)
-    correction = PainScore(
-        participant_id=participant.id,
-        client_uuid=data["client_uuid"],
-        request_fingerprint=fingerprint,
-        recorded_at=now,
-        recorded_utc_offset_minutes=original.recorded_utc_offset_minutes,
-        received_at=now,
-        local_date=original.local_date,
-        study_day=original.study_day,
-        late_entry=False,
-        entered_by_type=actor.kind,
-        entered_by_id=actor.id,
-        score=data["score"],
-        note=data.get("note", original.note),
-        diary_date=original.diary_date,
-        corrects_id=original.id,
-        correction_reason=data.get("reason"),
-    )
+    changes = {"score": data["score"], **({"note": data["note"]} if "note" in data else {})}
+    correction = entries.correction_of(original, actor, changes, data, fingerprint, now)
     before = snapshot(original)
-    _place_version(session, correction, now)
+    entries.supersede(session, original, correction, now)
     record_audit(
         session,
         actor,

@@ -8,7 +8,7 @@ from datetime import date
 from sqlalchemy import String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from backend.core.models import PatientEntryMixin, str_enum
+from backend.core.models import PatientEntryMixin, VersionedEntryMixin, str_enum
 from backend.db import Base
 
 
@@ -27,7 +27,7 @@ class Severity(enum.StrEnum):
     SEVERE = "severe"
 
 
-class SymptomReport(PatientEntryMixin, Base):
+class SymptomReport(PatientEntryMixin, VersionedEntryMixin, Base):
     __tablename__ = "symptom_report"
     __table_args__ = (UniqueConstraint("participant_id", "client_uuid"),)
 

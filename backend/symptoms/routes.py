@@ -14,7 +14,12 @@ from backend.core.timeutil import utcnow
 from backend.db import get_session
 from backend.symptoms import service
 from backend.symptoms.models import SymptomReport
-from backend.symptoms.schemas import SymptomQueryArgsSchema, SymptomReportCreateSchema, SymptomReportSchema
+from backend.symptoms.schemas import (
+    SymptomQueryArgsSchema,
+    SymptomReportCorrectionSchema,
+    SymptomReportCreateSchema,
+    SymptomReportSchema,
+)
 
 blp = Blueprint("symptoms", __name__, url_prefix="/api/v1", description="Symptom and adverse-event reports")
 
@@ -53,3 +58,21 @@ class ParticipantSymptomReports(MethodView):
         """List a participant's symptom reports, newest first."""
         query = service.symptoms_query(get_session(), current_actor(), participant_id, filters, utcnow())
         return paginate_query(get_session(), query, pagination_parameters)
+
+
+@blp.route("/participants/<id:participant_id>/symptoms/<id:report_id>/corrections")
+class ParticipantSymptomCorrections(MethodView):
+    @blp.auth(policy.MANAGE_PARTICIPANTS)
+    @blp.arguments(SymptomReportCorrectionSchema)
+    @blp.response(201, SymptomReportSchema)
+    @blp.alt_response(
+        200, schema=SymptomReportSchema, description="A replay of an earlier correction (same client_uuid)"
+    )
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    def post(self, data: dict[str, Any], participant_id: int, report_id: int) -> Any:
+        """Correct a participant's symptom report, with a reason (a new version; the original stays)."""
+        report, created = service.correct_symptom(
+            get_session(), current_actor(), participant_id, report_id, data, utcnow()
+        )
+        return report if created else (report, 200)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
-from backend.core.schemas import DateRangeArgsSchema, EntryCreateSchema
+from backend.core.schemas import DateRangeArgsSchema, EntryCreateSchema, correction_schema
 from backend.symptoms.models import Severity, SymptomCategory
 
 
@@ -23,7 +23,16 @@ class SymptomReportSchema(SymptomReportCreateSchema):
     received_at = fields.AwareDateTime(dump_only=True)
     late_entry = fields.Boolean(dump_only=True)
     entered_by_type = fields.String(dump_only=True)
+    is_current = fields.Boolean(dump_only=True)
+    superseded_at = fields.AwareDateTime(dump_only=True, allow_none=True)
+    superseded_by_id = fields.Integer(dump_only=True, allow_none=True)
+    corrects_id = fields.Integer(dump_only=True, allow_none=True)
+    correction_reason = fields.String(dump_only=True, allow_none=True)
 
 
 class SymptomQueryArgsSchema(DateRangeArgsSchema):
     severity = fields.Enum(Severity, by_value=True)
+    include_superseded = fields.Boolean(load_default=False)
+
+
+SymptomReportCorrectionSchema = correction_schema(SymptomReportCreateSchema, "SymptomReportCorrectionSchema")

@@ -12,6 +12,7 @@ from backend.audit.service import record_access, record_audit, snapshot
 from backend.auth.policy import participant_in_scope
 from backend.core import entries
 from backend.core.actor import Actor
+from backend.errors import NotFound
 from backend.flags.models import FlagKind
 from backend.flags.service import raise_flag
 from backend.symptoms.models import Severity, SymptomReport
@@ -63,6 +64,8 @@ def symptoms_query(
         record_access(session, actor, "symptom_reports", participant_id=participant.id, now=now)
         session.commit()
     query = select(SymptomReport).where(SymptomReport.participant_id == participant.id)
+    if not filters.get("include_superseded"):
+        query = query.where(SymptomReport.superseded_at.is_(None))
     if "severity" in filters:
         query = query.where(SymptomReport.severity == filters["severity"])
     if "date_from" in filters:
@@ -70,3 +73,48 @@ def symptoms_query(
     if "date_to" in filters:
         query = query.where(SymptomReport.local_date <= filters["date_to"])
     return query.order_by(SymptomReport.recorded_at.desc(), SymptomReport.id.desc())
+
+
+def correct_symptom(
+    session: Session, actor: Actor, participant_id: int, report_id: int, data: dict[str, Any], now: datetime
+) -> tuple[SymptomReport, bool]:
+    """Staff correct a symptom report with a reason (e.g. the severity after a call)."""
+    participant = participant_in_scope(session, actor, participant_id)
+    existing, fingerprint = entries.find_replay(session, SymptomReport, participant.id, data)
+    if existing is not None:
+        return existing, False
+    original = session.scalar(
+        select(SymptomReport).where(SymptomReport.id == report_id, SymptomReport.participant_id == participant.id)
+    )
+    if original is None:
+        raise NotFound(f"No symptom report {report_id}.")
+    changes = {k: v for k, v in data.items() if k not in ("client_uuid", "reason")}
+    correction = entries.correction_of(original, actor, changes, data, fingerprint, now)
+    if correction.onset_date > correction.local_date:
+        raise entries.field_error("onset_date", "The onset cannot be after the report.")
+    before = snapshot(original)
+    entries.supersede(session, original, correction, now)
+    record_audit(
+        session,
+        actor,
+        "symptom_report.correct",
+        correction,
+        before=before,
+        after=snapshot(correction),
+        reason=data["reason"],
+        participant_id=participant.id,
+        now=now,
+    )
+    if correction.severity == Severity.SEVERE and original.severity != Severity.SEVERE:
+        raise_flag(
+            session,
+            participant,
+            FlagKind.SYMPTOM,
+            f"symptom_report:{correction.id}",
+            now,
+            detail={"category": correction.category.value, "severity": "severe", "corrected": True},
+            urgent=True,
+            entity=("symptom_report", correction.id),
+        )
+    session.commit()
+    return correction, True

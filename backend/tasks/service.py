@@ -93,7 +93,9 @@ def _walk_tasks(
         week_start = participant.day0_date + timedelta(days=(day_number // 7) * 7)
     week_end = week_start + timedelta(days=6)
     query = select(WalkTest.id).where(
-        WalkTest.participant_id == participant.id, WalkTest.local_date.between(week_start, week_end)
+        WalkTest.participant_id == participant.id,
+        WalkTest.superseded_at.is_(None),
+        WalkTest.local_date.between(week_start, week_end),
     )
     if assessment.get("method"):
         query = query.where(WalkTest.method == assessment["method"])
@@ -148,7 +150,10 @@ def own_summary(session: Session, actor: Actor, now: datetime) -> dict[str, Any]
         .order_by(PainScore.diary_date)
     ).all()
     walks = session.scalars(
-        select(WalkTest).where(WalkTest.participant_id == participant.id).order_by(WalkTest.recorded_at.desc()).limit(5)
+        select(WalkTest)
+        .where(WalkTest.participant_id == participant.id, WalkTest.superseded_at.is_(None))
+        .order_by(WalkTest.recorded_at.desc())
+        .limit(5)
     ).all()
     return {
         "pain_7_day_mean": mean,

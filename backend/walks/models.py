@@ -8,7 +8,7 @@ import enum
 from sqlalchemy import CheckConstraint, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from backend.core.models import PatientEntryMixin, str_enum
+from backend.core.models import PatientEntryMixin, VersionedEntryMixin, str_enum
 from backend.db import Base
 
 
@@ -39,7 +39,7 @@ class AssistiveDevice(enum.StrEnum):
     OTHER = "other"
 
 
-class WalkTest(PatientEntryMixin, Base):
+class WalkTest(PatientEntryMixin, VersionedEntryMixin, Base):
     __tablename__ = "walk_test"
     __table_args__ = (
         UniqueConstraint("participant_id", "client_uuid"),

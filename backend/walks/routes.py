@@ -14,7 +14,12 @@ from backend.core.timeutil import utcnow
 from backend.db import get_session
 from backend.walks import service
 from backend.walks.models import WalkTest
-from backend.walks.schemas import WalkTestCreateSchema, WalkTestQueryArgsSchema, WalkTestSchema
+from backend.walks.schemas import (
+    WalkTestCorrectionSchema,
+    WalkTestCreateSchema,
+    WalkTestQueryArgsSchema,
+    WalkTestSchema,
+)
 
 blp = Blueprint("walks", __name__, url_prefix="/api/v1", description="Six-minute walk tests")
 
@@ -53,3 +58,19 @@ class ParticipantWalkTests(MethodView):
         """List a participant's walk tests, newest first."""
         query = service.walk_tests_query(get_session(), current_actor(), participant_id, filters, utcnow())
         return paginate_query(get_session(), query, pagination_parameters)
+
+
+@blp.route("/participants/<id:participant_id>/walk-tests/<id:walk_id>/corrections")
+class ParticipantWalkTestCorrections(MethodView):
+    @blp.auth(policy.MANAGE_PARTICIPANTS)
+    @blp.arguments(WalkTestCorrectionSchema)
+    @blp.response(201, WalkTestSchema)
+    @blp.alt_response(200, schema=WalkTestSchema, description="A replay of an earlier correction (same client_uuid)")
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    def post(self, data: dict[str, Any], participant_id: int, walk_id: int) -> Any:
+        """Correct a participant's walk test, with a reason (a new version; the original stays)."""
+        walk, created = service.correct_walk_test(
+            get_session(), current_actor(), participant_id, walk_id, data, utcnow()
+        )
+        return walk if created else (walk, 200)

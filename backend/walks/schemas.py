@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
-from backend.core.schemas import DateRangeArgsSchema, EntryCreateSchema, StrictInteger
+from backend.core.schemas import DateRangeArgsSchema, EntryCreateSchema, StrictInteger, correction_schema
 from backend.walks.models import AssistiveDevice, LimitingSymptom, WalkMethod
 
 BORG = validate.Range(min=0, max=10)
@@ -60,7 +60,16 @@ class WalkTestSchema(WalkTestCreateSchema):
     late_entry = fields.Boolean(dump_only=True)
     needs_review = fields.Boolean(dump_only=True)
     entered_by_type = fields.String(dump_only=True)
+    is_current = fields.Boolean(dump_only=True)
+    superseded_at = fields.AwareDateTime(dump_only=True, allow_none=True)
+    superseded_by_id = fields.Integer(dump_only=True, allow_none=True)
+    corrects_id = fields.Integer(dump_only=True, allow_none=True)
+    correction_reason = fields.String(dump_only=True, allow_none=True)
 
 
 class WalkTestQueryArgsSchema(DateRangeArgsSchema):
     method = fields.Enum(WalkMethod, by_value=True)
+    include_superseded = fields.Boolean(load_default=False)
+
+
+WalkTestCorrectionSchema = correction_schema(WalkTestCreateSchema, "WalkTestCorrectionSchema")

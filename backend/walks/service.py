@@ -12,6 +12,7 @@ from backend.audit.service import record_access, record_audit, snapshot
 from backend.auth.policy import participant_in_scope
 from backend.core import entries
 from backend.core.actor import Actor
+from backend.errors import NotFound
 from backend.flags.models import FlagKind
 from backend.flags.service import raise_flag
 from backend.participants.models import Participant
@@ -68,6 +69,7 @@ def baseline_best(session: Session, participant: Participant, walk: WalkTest) ->
         select(func.max(WalkTest.distance_m)).where(
             WalkTest.participant_id == participant.id,
             WalkTest.method == walk.method,
+            WalkTest.superseded_at.is_(None),
             WalkTest.study_day.between(baseline["window"]["start"], baseline["window"]["end"]),
             WalkTest.id != walk.id,
         )
@@ -120,6 +122,8 @@ def walk_tests_query(
         record_access(session, actor, "walk_tests", participant_id=participant.id, now=now)
         session.commit()
     query = select(WalkTest).where(WalkTest.participant_id == participant.id)
+    if not filters.get("include_superseded"):
+        query = query.where(WalkTest.superseded_at.is_(None))
     if "method" in filters:
         query = query.where(WalkTest.method == filters["method"])
     if "date_from" in filters:
@@ -127,3 +131,41 @@ def walk_tests_query(
     if "date_to" in filters:
         query = query.where(WalkTest.local_date <= filters["date_to"])
     return query.order_by(WalkTest.recorded_at.desc(), WalkTest.id.desc())
+
+
+def correct_walk_test(
+    session: Session, actor: Actor, participant_id: int, walk_id: int, data: dict[str, Any], now: datetime
+) -> tuple[WalkTest, bool]:
+    """Staff correct a walk test with a reason: a new version, checked like a new test."""
+    participant = participant_in_scope(session, actor, participant_id)
+    existing, fingerprint = entries.find_replay(session, WalkTest, participant.id, data)
+    if existing is not None:
+        return existing, False
+    original = session.scalar(select(WalkTest).where(WalkTest.id == walk_id, WalkTest.participant_id == participant.id))
+    if original is None:
+        raise NotFound(f"No walk test {walk_id}.")
+    changes = {k: v for k, v in data.items() if k not in ("client_uuid", "reason")}
+    correction = entries.correction_of(original, actor, changes, data, fingerprint, now)
+    check_plausible(snapshot_values(correction))
+    correction.needs_review = correction.distance_m > REVIEW_ABOVE_M
+    before = snapshot(original)
+    entries.supersede(session, original, correction, now)
+    record_audit(
+        session,
+        actor,
+        "walk_test.correct",
+        correction,
+        before=before,
+        after=snapshot(correction),
+        reason=data["reason"],
+        participant_id=participant.id,
+        now=now,
+    )
+    session.commit()
+    return correction, True
+
+
+def snapshot_values(walk: WalkTest) -> dict[str, Any]:
+    """The fields the plausibility rules read, from a (not yet saved) walk test."""
+    names = ("distance_m", "duration_s", "method", "course_length_m", "rests_total_s")
+    return {name: getattr(walk, name) for name in names}

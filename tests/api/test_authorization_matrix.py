@@ -42,10 +42,16 @@ from backend.staff.models import StaffRole
 from backend.staff.service import create_staff
 from backend.studies.protocol import DEMO_PROTOCOL_PATH, read_protocol_file
 from backend.studies.service import load_protocol
+from backend.symptoms.schemas import SymptomReportCreateSchema
+from backend.symptoms.service import record_symptom
+from backend.walks.schemas import WalkTestCreateSchema
+from backend.walks.service import record_walk_test
 from tests.factories import PASSWORD, Factory, bearer
 
 PARTICIPANT_ID = "<id:participant_id>"  # the app's positive 32-bit id converter
 SCORE_ID = "<id:score_id>"
+WALK_ID = "<id:walk_id>"
+REPORT_ID = "<id:report_id>"
 FLAG_ID = "<id:flag_id>"
 TEHRAN = timezone(timedelta(hours=3, minutes=30))
 TARGET_SITE = "TEH-01"
@@ -187,6 +193,20 @@ def _with_pain_score(scene: Scene) -> None:
     data = {"client_uuid": uuid.uuid4(), "score": 4, "recorded_at": utcnow()}
     score, _ = record_pain_score(scene.make.db, _target_actor(scene), data, utcnow())
     scene.objects[SCORE_ID] = score.id
+
+
+def _with_walk(scene: Scene) -> None:
+    _active_patients(scene)
+    data = WalkTestCreateSchema().load(_walk_body(scene))
+    walk, _ = record_walk_test(scene.make.db, _target_actor(scene), data, utcnow())
+    scene.objects[WALK_ID] = walk.id
+
+
+def _with_symptom(scene: Scene) -> None:
+    _active_patients(scene)
+    data = SymptomReportCreateSchema().load(_symptom_body(scene))
+    report, _ = record_symptom(scene.make.db, _target_actor(scene), data, utcnow())
+    scene.objects[REPORT_ID] = report.id
 
 
 def _with_flag(scene: Scene) -> None:
@@ -394,12 +414,42 @@ ROUTES: dict[tuple[str, str], RouteSpec] = {
     ("POST", "/api/v1/me/walk-tests"): RouteSpec(
         "patient", success=201, prepare=_active_patients, body=_walk_body, check=_check_created_for_caller
     ),
-    ("GET", f"{P}/{PARTICIPANT_ID}/walk-tests"): RouteSpec("staff", READ_PARTICIPANTS, scope="participant"),
+    ("GET", f"{P}/{PARTICIPANT_ID}/walk-tests"): RouteSpec(
+        "staff",
+        READ_PARTICIPANTS,
+        scope="participant",
+        prepare=_with_walk,
+        check=lambda scene, response: _equal(_ids(response), {scene.objects[WALK_ID]}),
+    ),
+    ("POST", f"{P}/{PARTICIPANT_ID}/walk-tests/{WALK_ID}/corrections"): RouteSpec(
+        "staff",
+        MANAGE_PARTICIPANTS,
+        scope="participant",
+        success=201,
+        prepare=_with_walk,
+        body=lambda scene: {"client_uuid": str(uuid.uuid4()), "distance_m": 300.0, "reason": "GPS drift"},
+        check=lambda scene, response: _equal(json_of(response)["corrects_id"], scene.objects[WALK_ID]),
+    ),
     ("GET", "/api/v1/me/symptoms"): RouteSpec("patient", prepare=_active_patients),
     ("POST", "/api/v1/me/symptoms"): RouteSpec(
         "patient", success=201, prepare=_active_patients, body=_symptom_body, check=_check_created_for_caller
     ),
-    ("GET", f"{P}/{PARTICIPANT_ID}/symptoms"): RouteSpec("staff", READ_PARTICIPANTS, scope="participant"),
+    ("GET", f"{P}/{PARTICIPANT_ID}/symptoms"): RouteSpec(
+        "staff",
+        READ_PARTICIPANTS,
+        scope="participant",
+        prepare=_with_symptom,
+        check=lambda scene, response: _equal(_ids(response), {scene.objects[REPORT_ID]}),
+    ),
+    ("POST", f"{P}/{PARTICIPANT_ID}/symptoms/{REPORT_ID}/corrections"): RouteSpec(
+        "staff",
+        MANAGE_PARTICIPANTS,
+        scope="participant",
+        success=201,
+        prepare=_with_symptom,
+        body=lambda scene: {"client_uuid": str(uuid.uuid4()), "severity": "moderate", "reason": "phoned the patient"},
+        check=lambda scene, response: _equal(json_of(response)["severity"], "moderate"),
+    ),
     ("GET", "/api/v1/me/tasks"): RouteSpec(
         "patient",
         prepare=_active_patients,
@@ -491,7 +541,9 @@ def assert_error_envelope(response: TestResponse, status: int) -> None:
 
 
 def _short(rule: str) -> str:
-    return rule.replace(PARTICIPANT_ID, "<id>").replace(SCORE_ID, "<score>").replace(FLAG_ID, "<flag>")
+    for placeholder in (SCORE_ID, WALK_ID, REPORT_ID, FLAG_ID):
+        rule = rule.replace(placeholder, "<" + placeholder.split(":")[1])
+    return rule.replace(PARTICIPANT_ID, "<id>")
 
 
 def call(
@@ -609,7 +661,9 @@ SIGNED_IN_ROUTES = [
 @pytest.mark.parametrize("headers", [{}, bearer("not-a-token")], ids=["no-token", "bad-token"])
 def test_authentication_comes_before_validation(make: Factory, method: str, rule: str, headers: dict[str, str]) -> None:
     """An unsigned caller learns nothing about a route's arguments: 401, never 422."""
-    url = rule.replace(PARTICIPANT_ID, "1").replace(SCORE_ID, "1").replace(FLAG_ID, "1")
+    url = rule
+    for placeholder in (PARTICIPANT_ID, SCORE_ID, WALK_ID, REPORT_ID, FLAG_ID):
+        url = url.replace(placeholder, "1")
     body = None if method == "GET" else {"unexpected": "field"}
     query = "?status=no-such-status" if method == "GET" else ""
     response = make.client.open(url + query, method=method, json=body, headers=headers)

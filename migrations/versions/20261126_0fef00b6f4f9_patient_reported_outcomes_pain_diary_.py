@@ -1,8 +1,8 @@
 """patient-reported outcomes: pain diary, walk tests, symptoms, flags
 
-Revision ID: 94d300b4f491
+Revision ID: 0fef00b6f4f9
 Revises: 1cb06d3f1624
-Create Date: 2026-11-26 15:30:37.339277
+Create Date: 2026-11-26 15:38:20.809130
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 
 import backend.db
 
-revision = "94d300b4f491"
+revision = "0fef00b6f4f9"
 down_revision = "1cb06d3f1624"
 branch_labels = None
 depends_on = None
@@ -67,10 +67,6 @@ def upgrade() -> None:
         sa.Column("score", sa.Integer(), nullable=False),
         sa.Column("note", sa.String(length=500), nullable=True),
         sa.Column("diary_date", sa.Date(), nullable=False),
-        sa.Column("superseded_at", backend.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("superseded_by_id", sa.Integer(), nullable=True),
-        sa.Column("corrects_id", sa.Integer(), nullable=True),
-        sa.Column("correction_reason", sa.String(length=1000), nullable=True),
         sa.Column("participant_id", sa.Integer(), nullable=False),
         sa.Column("client_uuid", sa.Uuid(), nullable=False),
         sa.Column("request_fingerprint", sa.String(length=64), nullable=False),
@@ -82,6 +78,10 @@ def upgrade() -> None:
         sa.Column("late_entry", sa.Boolean(), nullable=False),
         sa.Column("entered_by_type", sa.String(length=16), nullable=False),
         sa.Column("entered_by_id", sa.Integer(), nullable=False),
+        sa.Column("superseded_at", backend.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("correction_reason", sa.String(length=1000), nullable=True),
+        sa.Column("superseded_by_id", sa.Integer(), nullable=True),
+        sa.Column("corrects_id", sa.Integer(), nullable=True),
         sa.CheckConstraint("score BETWEEN 0 AND 10", name=op.f("ck_pain_score_nrs_range")),
         sa.ForeignKeyConstraint(["corrects_id"], ["pain_score.id"], name=op.f("fk_pain_score_corrects_id_pain_score")),
         sa.ForeignKeyConstraint(
@@ -140,8 +140,18 @@ def upgrade() -> None:
         sa.Column("late_entry", sa.Boolean(), nullable=False),
         sa.Column("entered_by_type", sa.String(length=16), nullable=False),
         sa.Column("entered_by_id", sa.Integer(), nullable=False),
+        sa.Column("superseded_at", backend.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("correction_reason", sa.String(length=1000), nullable=True),
+        sa.Column("superseded_by_id", sa.Integer(), nullable=True),
+        sa.Column("corrects_id", sa.Integer(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["corrects_id"], ["symptom_report.id"], name=op.f("fk_symptom_report_corrects_id_symptom_report")
+        ),
         sa.ForeignKeyConstraint(
             ["participant_id"], ["participant.id"], name=op.f("fk_symptom_report_participant_id_participant")
+        ),
+        sa.ForeignKeyConstraint(
+            ["superseded_by_id"], ["symptom_report.id"], name=op.f("fk_symptom_report_superseded_by_id_symptom_report")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_symptom_report")),
         sa.UniqueConstraint("participant_id", "client_uuid", name=op.f("uq_symptom_report_participant_id_client_uuid")),
@@ -224,9 +234,17 @@ def upgrade() -> None:
         sa.Column("late_entry", sa.Boolean(), nullable=False),
         sa.Column("entered_by_type", sa.String(length=16), nullable=False),
         sa.Column("entered_by_id", sa.Integer(), nullable=False),
+        sa.Column("superseded_at", backend.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("correction_reason", sa.String(length=1000), nullable=True),
+        sa.Column("superseded_by_id", sa.Integer(), nullable=True),
+        sa.Column("corrects_id", sa.Integer(), nullable=True),
         sa.CheckConstraint("distance_m >= 0 AND distance_m <= 1000", name=op.f("ck_walk_test_distance_range")),
+        sa.ForeignKeyConstraint(["corrects_id"], ["walk_test.id"], name=op.f("fk_walk_test_corrects_id_walk_test")),
         sa.ForeignKeyConstraint(
             ["participant_id"], ["participant.id"], name=op.f("fk_walk_test_participant_id_participant")
+        ),
+        sa.ForeignKeyConstraint(
+            ["superseded_by_id"], ["walk_test.id"], name=op.f("fk_walk_test_superseded_by_id_walk_test")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_walk_test")),
         sa.UniqueConstraint("participant_id", "client_uuid", name=op.f("uq_walk_test_participant_id_client_uuid")),
