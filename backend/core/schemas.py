@@ -32,8 +32,12 @@ class ErrorSchema(BaseSchema):
     request_id = fields.String(allow_none=True)
 
 
+# A reason is read by auditors: at least 3 characters and not only spaces.
+REASON = [validate.Length(min=3, max=1000), validate.Regexp(r"^\s*\S", error="A reason is required.")]
+
+
 class ReasonSchema(BaseSchema):
-    reason = fields.String(required=True, validate=validate.Length(min=3, max=1000))
+    reason = fields.String(required=True, validate=REASON)
 
 
 class StrictInteger(fields.Integer):
@@ -76,5 +80,5 @@ def correction_schema(create: type[Schema], name: str, exclude: tuple[str, ...] 
         optional.load_default = missing_
         fields_[field_name] = optional
     fields_["client_uuid"] = fields.UUID(required=True)
-    fields_["reason"] = fields.String(required=True, validate=validate.Length(min=3, max=1000))
+    fields_["reason"] = fields.String(required=True, validate=REASON)
     return type(name, (BaseSchema,), fields_)

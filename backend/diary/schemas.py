@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
-from backend.core.schemas import BaseSchema, DateRangeArgsSchema, EntryCreateSchema, StrictInteger
+from backend.core.schemas import REASON, BaseSchema, DateRangeArgsSchema, EntryCreateSchema, StrictInteger
 
 NRS = validate.Range(min=0, max=10, error="Rest pain is a whole number from 0 (none) to 10 (worst imaginable).")
 
@@ -21,11 +21,11 @@ class PainScoreCorrectionSchema(BaseSchema):
     client_uuid = fields.UUID(required=True)
     score = StrictInteger(required=True, validate=NRS)
     note = fields.String(validate=validate.Length(max=500))
-    reason = fields.String(validate=validate.Length(min=3, max=1000))
+    reason = fields.String(validate=REASON)
 
 
 class StaffPainScoreCorrectionSchema(PainScoreCorrectionSchema):
-    reason = fields.String(required=True, validate=validate.Length(min=3, max=1000))
+    reason = fields.String(required=True, validate=REASON)
 
 
 class PainScoreSchema(BaseSchema):

@@ -42,6 +42,9 @@ def diary_date_for(
         return today
     yesterday = today - timedelta(days=1)
     if asked == yesterday and local.time() < protocol.grace_until:
+        assert participant.enrolled_at is not None
+        if yesterday < _local_time(participant.enrolled_at, participant.timezone).date():
+            raise entries.field_error("diary_date", "This day is before the participant's enrolment.")
         return yesterday
     if asked > today:
         raise entries.field_error("diary_date", "This diary day has not started yet.")
@@ -163,6 +166,7 @@ def correct_pain_score(
     correction = entries.correction_of(original, actor, changes, data, fingerprint, now)
     before = snapshot(original)
     entries.supersede(session, original, correction, now)
+    _flag(session, participant, correction, now)
     record_audit(
         session,
         actor,
@@ -219,8 +223,8 @@ def last_closed_diary_day(participant: Participant, protocol: ProtocolSettings, 
 def scan_missed_diaries(session: Session, now: datetime) -> int:
     """Flag active participants whose last 3 closed diary days all lack a score.
 
-    A job for cron (hourly); running it again raises nothing new, because each run of
-    missed days is flagged once, keyed by its last day.
+    A job for cron (hourly). Each gap is flagged once, keyed by its first missed day: a
+    gap that goes on raises nothing new, a new gap after a score raises a new flag.
     """
     raised = 0
     for participant in session.scalars(select(Participant).where(Participant.status == ParticipantStatus.ACTIVE)):
@@ -228,12 +232,20 @@ def scan_missed_diaries(session: Session, now: datetime) -> int:
         last = last_closed_diary_day(participant, protocol, now)
         first = last - timedelta(days=MISSED_DAYS_IN_A_ROW - 1)
         assert participant.enrolled_at is not None
-        if first < _local_time(participant.enrolled_at, participant.timezone).date():
+        enrolled = _local_time(participant.enrolled_at, participant.timezone).date()
+        if first < enrolled or diary_dates(session, participant.id, first, last):
             continue
-        if diary_dates(session, participant.id, first, last):
-            continue
+        last_scored = session.scalar(
+            select(func.max(PainScore.diary_date)).where(
+                PainScore.participant_id == participant.id,
+                PainScore.superseded_at.is_(None),
+                PainScore.diary_date < first,
+            )
+        )
+        gap_start = max(enrolled, last_scored + timedelta(days=1)) if last_scored else enrolled
         days = [(first + timedelta(days=n)).isoformat() for n in range(MISSED_DAYS_IN_A_ROW)]
-        if raise_flag(session, participant, FlagKind.MISSED_DIARY, last.isoformat(), now, detail={"days": days}):
+        detail = {"gap_started": gap_start.isoformat(), "days": days}
+        if raise_flag(session, participant, FlagKind.MISSED_DIARY, gap_start.isoformat(), now, detail=detail):
             raised += 1
     session.commit()
     return raised

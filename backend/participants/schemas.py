@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from marshmallow import ValidationError, fields, validate, validates
+from marshmallow import fields, validate
 
-from backend.core.schemas import BaseSchema, ReasonSchema
+from backend.core.schemas import REASON, BaseSchema, ReasonSchema
 from backend.participants.models import Leg, ParticipantStatus
 
 SUBJECT_CODE = validate.Regexp(
@@ -58,7 +58,7 @@ class ParticipantCreateSchema(BaseSchema):
 class ParticipantUpdateSchema(BaseSchema):
     """Fields staff may change; site, status and subject code are not among them."""
 
-    reason = fields.String(required=True, validate=validate.Length(min=3, max=1000))
+    reason = fields.String(required=True, validate=REASON)
     cohort_code = fields.String(validate=validate.Length(min=1, max=32))
     target_leg = fields.Enum(Leg, by_value=True)
     timezone = fields.String(validate=TIMEZONE)
@@ -66,11 +66,6 @@ class ParticipantUpdateSchema(BaseSchema):
     day0_date = fields.Date(allow_none=True)
     consent_version = fields.String(validate=validate.Length(min=1, max=32))
     consent_date = fields.Date()
-
-    @validates("reason")
-    def _not_blank(self, value: str, **_: object) -> None:
-        if not value.strip():
-            raise ValidationError("A reason is required.")
 
 
 class ParticipantQueryArgsSchema(BaseSchema):

@@ -14,7 +14,7 @@ from tests.factories import Factory
 
 
 @pytest.fixture
-def clock() -> Iterator[time_machine.Coordinates]:
+def clock() -> Iterator[time_machine.Traveller]:
     """Freeze the app clock at T0; tests move it with `clock.shift(...)`/`clock.move_to(...)`."""
     with time_machine.travel(T0, tick=False) as traveller:
         yield traveller

@@ -45,7 +45,7 @@ def issue(client: FlaskClient, make: Factory, nurse: StaffUser, participant: Par
 
 
 def test_nurse_issues_a_code_valid_72_hours_with_a_qr_png(
-    clock: time_machine.Coordinates, client: FlaskClient, make: Factory, nurse: StaffUser, participant: Participant
+    clock: time_machine.Traveller, client: FlaskClient, make: Factory, nurse: StaffUser, participant: Participant
 ) -> None:
     response = client.post(codes_url(participant), headers=make.staff_headers(nurse))
 
@@ -106,7 +106,7 @@ def test_issuing_a_code_needs_a_token(client: FlaskClient, participant: Particip
 
 
 def test_activation_exchanges_the_code_for_a_device_session(
-    clock: time_machine.Coordinates, client: FlaskClient, make: Factory, nurse: StaffUser, participant: Participant
+    clock: time_machine.Traveller, client: FlaskClient, make: Factory, nurse: StaffUser, participant: Participant
 ) -> None:
     code = issue(client, make, nurse, participant)
 
@@ -133,7 +133,7 @@ def test_a_code_works_only_once(client: FlaskClient, make: Factory, nurse: Staff
 
 
 def test_a_code_works_until_just_before_72_hours(
-    clock: time_machine.Coordinates, client: FlaskClient, make: Factory, nurse: StaffUser, participant: Participant
+    clock: time_machine.Traveller, client: FlaskClient, make: Factory, nurse: StaffUser, participant: Participant
 ) -> None:
     code = issue(client, make, nurse, participant)
     clock.shift(timedelta(hours=71, minutes=59))
@@ -142,7 +142,7 @@ def test_a_code_works_until_just_before_72_hours(
 
 
 def test_an_expired_code_is_gone(
-    clock: time_machine.Coordinates, client: FlaskClient, make: Factory, nurse: StaffUser, participant: Participant
+    clock: time_machine.Traveller, client: FlaskClient, make: Factory, nurse: StaffUser, participant: Participant
 ) -> None:
     code = issue(client, make, nurse, participant)
 

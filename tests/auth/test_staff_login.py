@@ -25,7 +25,7 @@ from tests.factories import PASSWORD, Factory, bearer
 
 
 def test_login_returns_a_bearer_pair_with_15_minute_access_and_12_hour_refresh(
-    clock: time_machine.Coordinates, client: FlaskClient, nurse: StaffUser
+    clock: time_machine.Traveller, client: FlaskClient, nurse: StaffUser
 ) -> None:
     response = login(client, nurse.email, PASSWORD)
 

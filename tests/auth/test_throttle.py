@@ -34,7 +34,7 @@ def fail_logins(client: FlaskClient, email: str, times: int, address: str = ATTA
 
 
 def test_five_wrong_passwords_lock_the_account_at_that_address(
-    clock: time_machine.Coordinates, client: FlaskClient, nurse: StaffUser
+    clock: time_machine.Traveller, client: FlaskClient, nurse: StaffUser
 ) -> None:
     fail_logins(client, nurse.email, 5)
 
@@ -45,7 +45,7 @@ def test_five_wrong_passwords_lock_the_account_at_that_address(
 
 
 def test_the_right_password_is_refused_while_locked(
-    clock: time_machine.Coordinates, client: FlaskClient, nurse: StaffUser
+    clock: time_machine.Traveller, client: FlaskClient, nurse: StaffUser
 ) -> None:
     fail_logins(client, nurse.email, 5)
     clock.shift(timedelta(seconds=30))
@@ -58,7 +58,7 @@ def test_the_right_password_is_refused_while_locked(
 
 
 def test_the_right_password_works_after_the_lock_expires(
-    clock: time_machine.Coordinates, client: FlaskClient, nurse: StaffUser
+    clock: time_machine.Traveller, client: FlaskClient, nurse: StaffUser
 ) -> None:
     fail_logins(client, nurse.email, 5)
     clock.shift(timedelta(seconds=61))
@@ -69,7 +69,7 @@ def test_the_right_password_works_after_the_lock_expires(
 
 
 def test_the_lock_doubles_with_each_further_failure(
-    clock: time_machine.Coordinates, client: FlaskClient, nurse: StaffUser
+    clock: time_machine.Traveller, client: FlaskClient, nurse: StaffUser
 ) -> None:
     fail_logins(client, nurse.email, 5)  # locked 1 min
     clock.shift(timedelta(seconds=61))
@@ -82,7 +82,7 @@ def test_the_lock_doubles_with_each_further_failure(
 
 
 def test_failures_elsewhere_do_not_lock_the_nurse_out_at_her_own_address(
-    clock: time_machine.Coordinates, client: FlaskClient, nurse: StaffUser
+    clock: time_machine.Traveller, client: FlaskClient, nurse: StaffUser
 ) -> None:
     fail_logins(client, nurse.email, 5, ATTACKER)
     assert_error(login(client, nurse.email, PASSWORD, ATTACKER), 423, "locked")
@@ -93,7 +93,7 @@ def test_failures_elsewhere_do_not_lock_the_nurse_out_at_her_own_address(
 
 
 def test_the_lock_grows_to_the_15_minute_cap_for_a_persistent_guesser(
-    clock: time_machine.Coordinates, client: FlaskClient, nurse: StaffUser
+    clock: time_machine.Traveller, client: FlaskClient, nurse: StaffUser
 ) -> None:
     """Policy: 1 min after 5 failures, doubling with each further failure, capped at 15 min.
 
@@ -117,7 +117,7 @@ def test_the_lock_grows_to_the_15_minute_cap_for_a_persistent_guesser(
 
 
 def test_success_resets_the_account_and_address_counter(
-    clock: time_machine.Coordinates, client: FlaskClient, nurse: StaffUser
+    clock: time_machine.Traveller, client: FlaskClient, nurse: StaffUser
 ) -> None:
     fail_logins(client, nurse.email, 4, NURSE_DESK)
     assert login(client, nurse.email, PASSWORD, NURSE_DESK).status_code == 200
@@ -128,7 +128,7 @@ def test_success_resets_the_account_and_address_counter(
 
 
 def test_counting_ignores_the_case_of_the_email(
-    clock: time_machine.Coordinates, client: FlaskClient, nurse: StaffUser
+    clock: time_machine.Traveller, client: FlaskClient, nurse: StaffUser
 ) -> None:
     for variant in (nurse.email.upper(), nurse.email, nurse.email.title(), nurse.email.upper(), nurse.email):
         assert_error(login(client, variant, WRONG, ATTACKER), 401, "unauthenticated")
@@ -137,7 +137,7 @@ def test_counting_ignores_the_case_of_the_email(
 
 
 def test_failures_older_than_the_window_are_forgotten(
-    clock: time_machine.Coordinates, client: FlaskClient, nurse: StaffUser
+    clock: time_machine.Traveller, client: FlaskClient, nurse: StaffUser
 ) -> None:
     fail_logins(client, nurse.email, 4)
     clock.shift(timedelta(minutes=16))
@@ -150,7 +150,7 @@ def test_failures_older_than_the_window_are_forgotten(
 
 
 def test_fifty_failures_from_many_addresses_lock_the_account_everywhere(
-    clock: time_machine.Coordinates, client: FlaskClient, nurse: StaffUser
+    clock: time_machine.Traveller, client: FlaskClient, nurse: StaffUser
 ) -> None:
     for n in range(50):  # a distributed guess: 50 addresses, one try each
         assert_error(login(client, nurse.email, WRONG, f"10.1.0.{n + 1}"), 401, "unauthenticated")
@@ -165,7 +165,7 @@ def test_fifty_failures_from_many_addresses_lock_the_account_everywhere(
 
 
 def test_thirty_failures_from_one_address_across_accounts_are_429(
-    clock: time_machine.Coordinates, client: FlaskClient, nurse: StaffUser
+    clock: time_machine.Traveller, client: FlaskClient, nurse: StaffUser
 ) -> None:
     for n in range(30):  # credential stuffing: a different account each time
         assert_error(login(client, f"user{n}@site.example", WRONG, ATTACKER), 401, "unauthenticated")
@@ -178,7 +178,7 @@ def test_thirty_failures_from_one_address_across_accounts_are_429(
 
 
 def test_the_address_block_lifts_when_the_window_ends(
-    clock: time_machine.Coordinates, client: FlaskClient, nurse: StaffUser
+    clock: time_machine.Traveller, client: FlaskClient, nurse: StaffUser
 ) -> None:
     for n in range(30):
         login(client, f"user{n}@site.example", WRONG, ATTACKER)
@@ -188,7 +188,7 @@ def test_the_address_block_lifts_when_the_window_ends(
 
 
 def test_ten_bad_activation_codes_from_one_address_are_429(
-    clock: time_machine.Coordinates, client: FlaskClient, make: Factory, participant: Participant
+    clock: time_machine.Traveller, client: FlaskClient, make: Factory, participant: Participant
 ) -> None:
     real_code = make.activation_code(participant)
     for n in range(10):
@@ -206,7 +206,7 @@ def test_ten_bad_activation_codes_from_one_address_are_429(
 
 
 def test_x_forwarded_for_is_ignored_without_a_trusted_proxy(
-    clock: time_machine.Coordinates, client: FlaskClient, nurse: StaffUser
+    clock: time_machine.Traveller, client: FlaskClient, nurse: StaffUser
 ) -> None:
     # An attacker cannot dodge the per-address lock by inventing a new X-Forwarded-For each time.
     for n in range(5):
@@ -228,7 +228,7 @@ def test_x_forwarded_for_is_ignored_without_a_trusted_proxy(
 
 
 def test_behind_a_trusted_proxy_the_forwarded_address_counts(
-    clock: time_machine.Coordinates, engine: Engine, session_factory: sessionmaker[Session], nurse: StaffUser
+    clock: time_machine.Traveller, engine: Engine, session_factory: sessionmaker[Session], nurse: StaffUser
 ) -> None:
     proxied = create_app(test_config(trusted_proxies=1), Database(engine, session_factory)).test_client()
     proxy = {"REMOTE_ADDR": "10.0.0.1"}

@@ -113,7 +113,7 @@ def test_an_access_token_is_not_a_refresh_token(client: FlaskClient, make: Facto
 
 
 def test_access_token_expires_after_15_minutes(
-    clock: time_machine.Coordinates, client: FlaskClient, make: Factory, nurse: StaffUser
+    clock: time_machine.Traveller, client: FlaskClient, make: Factory, nurse: StaffUser
 ) -> None:
     access = make.login(nurse)["access_token"]
 
@@ -126,7 +126,7 @@ def test_access_token_expires_after_15_minutes(
 
 
 def test_refresh_still_works_after_the_access_token_expired(
-    clock: time_machine.Coordinates, client: FlaskClient, make: Factory, nurse: StaffUser
+    clock: time_machine.Traveller, client: FlaskClient, make: Factory, nurse: StaffUser
 ) -> None:
     tokens = make.login(nurse)
     clock.shift(timedelta(hours=2))
@@ -138,7 +138,7 @@ def test_refresh_still_works_after_the_access_token_expired(
 
 
 def test_staff_refresh_token_expires_after_12_hours(
-    clock: time_machine.Coordinates, client: FlaskClient, make: Factory, nurse: StaffUser
+    clock: time_machine.Traveller, client: FlaskClient, make: Factory, nurse: StaffUser
 ) -> None:
     tokens = make.login(nurse)
     clock.shift(timedelta(hours=12, seconds=1))
@@ -147,7 +147,7 @@ def test_staff_refresh_token_expires_after_12_hours(
 
 
 def test_rotation_does_not_extend_the_staff_session_past_12_hours(
-    clock: time_machine.Coordinates, client: FlaskClient, make: Factory, nurse: StaffUser
+    clock: time_machine.Traveller, client: FlaskClient, make: Factory, nurse: StaffUser
 ) -> None:
     refresh_token = make.login(nurse)["refresh_token"]
     # Rotate at 4 h, 8 h and 11 h 59 min after sign-in.

@@ -1,0 +1,197 @@
+"""One current score per diary day, and corrections as new versions: the original stays
+readable, patients correct their own within 24 hours, staff with a reason at any time."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from flask.testing import FlaskClient
+
+from backend.staff.models import StaffUser
+from tests.diary.helpers import Patient, field_errors, participant_url, tehran
+from tests.factories import Factory
+
+EVENING = tehran("2026-03-05", "20:00")  # 16:30 UTC, half an hour before NOW
+
+
+def staff_correction_url(patient: Patient, score_id: int) -> str:
+    return participant_url(patient.id, f"/pain-scores/{score_id}/corrections")
+
+
+# --- one current score per day ---------------------------------------------------------
+
+
+def test_the_later_of_two_scores_of_a_day_is_current(patient: Patient) -> None:
+    first = patient.post_score(3, tehran("2026-03-05", "19:00")).json
+    second = patient.post_score(5, tehran("2026-03-05", "20:00")).json
+
+    assert [(s["id"], s["score"]) for s in patient.scores()] == [(second["id"], 5)]
+    versions = {s["id"]: s for s in patient.scores(include_superseded="true")}
+    assert list(versions) == [second["id"], first["id"]]  # latest recorded first
+    assert versions[first["id"]]["is_current"] is False
+    assert versions[first["id"]]["superseded_by_id"] == second["id"]
+    assert versions[first["id"]]["score"] == 3  # superseded, never overwritten
+    assert versions[second["id"]]["is_current"] is True
+    assert versions[second["id"]]["superseded_by_id"] is None
+
+
+def test_an_older_entry_arriving_late_is_filed_behind_the_current_one(patient: Patient) -> None:
+    current = patient.post_score(5, tehran("2026-03-05", "20:00")).json
+
+    offline = patient.post_score(2, tehran("2026-03-05", "18:00"))  # recorded earlier, synced now
+
+    assert offline.status_code == 201, offline.json
+    assert offline.json["is_current"] is False
+    assert offline.json["superseded_by_id"] == current["id"]
+    assert [(s["id"], s["score"]) for s in patient.scores()] == [(current["id"], 5)]
+    assert len(patient.scores(include_superseded="true")) == 2
+
+
+def test_scores_of_different_days_are_all_current(patient: Patient, clock: time_machine.Traveller) -> None:
+    clock.move_to(tehran("2026-03-06", "09:30"))
+    patient.post_score(4, tehran("2026-03-06", "09:30"), diary_date="2026-03-05")
+    patient.post_score(6, tehran("2026-03-06", "09:31"))
+
+    assert [(s["diary_date"], s["score"]) for s in patient.scores()] == [("2026-03-06", 6), ("2026-03-05", 4)]
+
+
+# --- patient corrections ---------------------------------------------------------------
+
+
+def test_a_patient_corrects_a_score_with_a_new_version(patient: Patient) -> None:
+    original = patient.post_score(3, EVENING).json
+
+    response = patient.correct(original["id"], 6, note="pressed the wrong number")
+
+    assert response.status_code == 201, response.json
+    correction = response.json
+    assert correction["corrects_id"] == original["id"]
+    assert (correction["score"], correction["diary_date"], correction["study_day"]) == (6, "2026-03-05", 4)
+    assert correction["is_current"] is True
+    assert correction["entered_by_type"] == "participant"
+    assert correction["received_at"] == "2026-03-05T17:00:00+00:00"
+    versions = {s["id"]: s for s in patient.scores(include_superseded="true")}
+    assert versions[original["id"]]["score"] == 3
+    assert versions[original["id"]]["superseded_by_id"] == correction["id"]
+    assert [s["id"] for s in patient.scores()] == [correction["id"]]
+
+
+@pytest.mark.parametrize(
+    ("after", "status"), [(timedelta(hours=23, minutes=59), 201), (timedelta(hours=24, minutes=1), 403)]
+)
+def test_a_patient_may_correct_only_within_24_hours_of_recording(
+    patient: Patient, clock: time_machine.Traveller, after: timedelta, status: int
+) -> None:
+    original = patient.post_score(3, EVENING).json
+    clock.move_to(EVENING + after)
+
+    response = patient.correct(original["id"], 6)
+
+    assert response.status_code == status, response.json
+    current = patient.scores(**{"from": "2026-03-05", "to": "2026-03-05"})
+    assert [s["score"] for s in current] == [6 if status == 201 else 3]
+
+
+def test_a_chain_of_corrections_does_not_extend_the_patients_24_hours(
+    patient: Patient, clock: time_machine.Traveller
+) -> None:
+    # The score was recorded at 20:00 on the 5th; a correction at 19:00 on the 6th is in
+    # time, but by 21:00 on the 6th the day's score is 25 hours old: only staff may change it.
+    original = patient.post_score(3, EVENING).json
+    clock.move_to(EVENING + timedelta(hours=23))
+    first = patient.correct(original["id"], 4).json
+    clock.move_to(EVENING + timedelta(hours=25))
+
+    response = patient.correct(first["id"], 8)
+
+    assert response.status_code == 403, response.json
+    assert [s["score"] for s in patient.scores()] == [4]
+
+
+def test_a_superseded_version_cannot_be_corrected(patient: Patient) -> None:
+    earlier = patient.post_score(3, tehran("2026-03-05", "19:00")).json
+    patient.post_score(5, EVENING)
+
+    response = patient.correct(earlier["id"], 6)
+
+    assert response.status_code == 409, response.json
+    assert response.json["code"] == "conflict"
+    assert [s["score"] for s in patient.scores()] == [5]
+
+
+def test_a_patient_cannot_correct_another_patients_score(enrol: Callable[..., Patient]) -> None:
+    mine, theirs = enrol(), enrol()
+    their_score = theirs.post_score(3, EVENING).json
+
+    response = mine.correct(their_score["id"], 9)
+
+    assert response.status_code == 404, response.json
+    assert [s["score"] for s in theirs.scores()] == [3]
+    assert mine.scores(include_superseded="true") == []
+
+
+def test_a_correction_replay_returns_the_correction(patient: Patient, client: FlaskClient) -> None:
+    original = patient.post_score(3, EVENING).json
+    body = {"client_uuid": str(uuid.uuid4()), "score": 6}
+    url = f"/api/v1/me/pain-scores/{original['id']}/corrections"
+
+    first = client.post(url, json=body, headers=patient.headers)
+    again = client.post(url, json=body, headers=patient.headers)
+
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json["id"] == first.json["id"]
+    assert len(patient.scores(include_superseded="true")) == 2
+
+
+# --- staff corrections -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("reason", [None, "", "   "])
+def test_staff_must_give_a_reason(
+    patient: Patient, make: Factory, client: FlaskClient, nurse: StaffUser, reason: str | None
+) -> None:
+    original = patient.post_score(3, EVENING).json
+    body = {"client_uuid": str(uuid.uuid4()), "score": 6, **({} if reason is None else {"reason": reason})}
+
+    response = client.post(staff_correction_url(patient, original["id"]), json=body, headers=make.staff_headers(nurse))
+
+    assert list(field_errors(response)) == ["reason"]
+    assert [s["score"] for s in patient.scores(include_superseded="true")] == [3]
+
+
+def test_staff_correct_a_score_days_later_and_the_trail_shows_before_and_after(
+    patient: Patient, make: Factory, client: FlaskClient, nurse: StaffUser, clock: time_machine.Traveller
+) -> None:
+    original = patient.post_score(3, EVENING).json
+    clock.move_to(datetime(2026, 3, 9, 8, 0, tzinfo=UTC))  # a clinic visit, four days later
+    headers = make.staff_headers(nurse)
+    body = {"client_uuid": str(uuid.uuid4()), "score": 6, "reason": "patient says the 3 was a typing slip"}
+
+    response = client.post(staff_correction_url(patient, original["id"]), json=body, headers=headers)
+
+    assert response.status_code == 201, response.json
+    correction = response.json
+    assert correction["corrects_id"] == original["id"]
+    assert correction["correction_reason"] == "patient says the 3 was a typing slip"
+    assert correction["entered_by_type"] == "staff"
+    assert (correction["score"], correction["diary_date"], correction["study_day"]) == (6, "2026-03-05", 4)
+    staff_view = client.get(
+        participant_url(patient.id, "/pain-scores"), query_string={"include_superseded": "true"}, headers=headers
+    ).json
+    assert [(s["id"], s["score"], s["is_current"]) for s in staff_view] == [
+        (correction["id"], 6, True),
+        (original["id"], 3, False),
+    ]
+
+    trail = client.get(participant_url(patient.id, "/audit"), headers=headers).json
+    [event] = [e for e in trail if e["action"] == "pain_score.correct"]
+    assert (event["actor_type"], event["actor_id"], event["actor_role"]) == ("staff", str(nurse.id), "nurse")
+    assert (event["entity_type"], event["entity_id"]) == ("pain_score", str(correction["id"]))
+    assert (event["before"]["id"], event["before"]["score"]) == (original["id"], 3)
+    assert (event["after"]["score"], event["after"]["corrects_id"]) == (6, original["id"])
+    assert event["reason"] == "patient says the 3 was a typing slip"
+    assert event["occurred_at"] == "2026-03-09T08:00:00+00:00"
