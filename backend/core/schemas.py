@@ -82,3 +82,15 @@ def correction_schema(create: type[Schema], name: str, exclude: tuple[str, ...] 
     fields_["client_uuid"] = fields.UUID(required=True)
     fields_["reason"] = fields.String(required=True, validate=REASON)
     return type(name, (BaseSchema,), fields_)
+
+
+class StrictFloat(fields.Float):
+    """A number as JSON sends it: "300" and true are refused, NaN and infinity too."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(allow_nan=False, **kwargs)
+
+    def _validated(self, value: object) -> float:
+        if isinstance(value, bool | str):
+            raise self.make_error("invalid")
+        return super()._validated(value)

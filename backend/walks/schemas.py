@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
-from backend.core.schemas import DateRangeArgsSchema, EntryCreateSchema, StrictInteger, correction_schema
+from backend.core.schemas import DateRangeArgsSchema, EntryCreateSchema, StrictFloat, StrictInteger, correction_schema
 from backend.walks.models import AssistiveDevice, LimitingSymptom, WalkMethod
 
 BORG = validate.Range(min=0, max=10)
@@ -22,11 +22,11 @@ def _optional_int(low: int, high: int, description: str) -> StrictInteger:
 
 class WalkTestCreateSchema(EntryCreateSchema):
     method = fields.Enum(WalkMethod, by_value=True, required=True)
-    distance_m = fields.Float(
+    distance_m = StrictFloat(
         required=True, validate=validate.Range(min=0, max=1000), metadata={"description": "Metres walked"}
     )
     duration_s = StrictInteger(load_default=360, validate=validate.Range(min=60, max=600))
-    course_length_m = fields.Float(
+    course_length_m = StrictFloat(
         load_default=None,
         allow_none=True,
         validate=validate.Range(min=5, max=100),
@@ -42,7 +42,7 @@ class WalkTestCreateSchema(EntryCreateSchema):
     borg_fatigue_before = _optional_int(0, 10, "Borg CR10 fatigue before")
     borg_fatigue_after = _optional_int(0, 10, "Borg CR10 fatigue after")
     supplemental_oxygen = fields.Boolean(load_default=False)
-    oxygen_l_per_min = fields.Float(load_default=None, allow_none=True, validate=validate.Range(min=0, max=15))
+    oxygen_l_per_min = StrictFloat(load_default=None, allow_none=True, validate=validate.Range(min=0, max=15))
     assistive_device = fields.Enum(AssistiveDevice, by_value=True, load_default=AssistiveDevice.NONE)
     spo2_before = _optional_int(50, 100, "SpO2 % before")
     spo2_after = _optional_int(50, 100, "SpO2 % after")

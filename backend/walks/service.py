@@ -21,7 +21,7 @@ from backend.walks.models import COURSE_METHODS, WalkTest
 
 MAX_SPEED_M_PER_S = 3.0
 REVIEW_ABOVE_M = 700.0
-DROP_FRACTION = 0.30
+DROP_PERCENT = 30
 
 
 def check_plausible(data: dict[str, Any]) -> None:
@@ -101,7 +101,8 @@ def _flag(session: Session, participant: Participant, walk: WalkTest, now: datet
     if walk.study_day is None or walk.study_day <= 0:
         return
     best = baseline_best(session, participant, walk)
-    if best and walk.distance_m <= best * (1 - DROP_FRACTION):
+    # In whole percents, so that exactly 30 % is a drop (0.7 * 180 is 125.99999... in floats).
+    if best and walk.distance_m * 100 <= best * (100 - DROP_PERCENT):
         raise_flag(
             session,
             participant,
