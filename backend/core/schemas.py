@@ -94,3 +94,12 @@ class StrictFloat(fields.Float):
         if isinstance(value, bool | str):
             raise self.make_error("invalid")
         return super()._validated(value)
+
+
+class StrictBoolean(fields.Boolean):
+    """JSON true or false only; "yes", "1" and 1 are refused (for bodies, not query strings)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value

@@ -55,5 +55,7 @@ def _apply(session: Session, actor: Actor, index: int, item: dict[str, Any], now
         }
     except DomainError as exc:
         session.rollback()  # this item's work only: earlier items are committed
-        return {**result, "status": "refused", "code": exc.code, "message": exc.message, "errors": exc.errors}
+        # Field errors name the item's data, as schema errors above do.
+        errors = {"data": exc.errors["json"]} if exc.errors and "json" in exc.errors else exc.errors
+        return {**result, "status": "refused", "code": exc.code, "message": exc.message, "errors": errors}
     return {**result, "status": "created" if created else "duplicate", "id": entry.id}

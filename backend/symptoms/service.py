@@ -51,6 +51,16 @@ def record_symptom(session: Session, actor: Actor, data: dict[str, Any], now: da
         urgent=report.severity == Severity.SEVERE,
         entity=("symptom_report", report.id),
     )
+    if when.late:
+        raise_flag(
+            session,
+            participant,
+            FlagKind.LATE_ENTRY,
+            f"symptom_report:{report.id}",
+            now,
+            detail={"recorded_at": report.recorded_at.isoformat()},
+            entity=("symptom_report", report.id),
+        )
     session.commit()
     return report, True
 

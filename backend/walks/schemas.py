@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
-from backend.core.schemas import DateRangeArgsSchema, EntryCreateSchema, StrictFloat, StrictInteger, correction_schema
+from backend.core.schemas import (
+    DateRangeArgsSchema,
+    EntryCreateSchema,
+    StrictBoolean,
+    StrictFloat,
+    StrictInteger,
+    correction_schema,
+)
 from backend.walks.models import AssistiveDevice, LimitingSymptom, WalkMethod
 
 BORG = validate.Range(min=0, max=10)
@@ -33,7 +40,7 @@ class WalkTestCreateSchema(EntryCreateSchema):
         metadata={"description": "Required for course methods"},
     )
     laps = _optional_int(0, 200, "Completed laps on a course")
-    stopped_early = fields.Boolean(load_default=False)
+    stopped_early = StrictBoolean(load_default=False)
     rests_count = StrictInteger(load_default=0, validate=validate.Range(min=0, max=50))
     rests_total_s = StrictInteger(load_default=0, validate=validate.Range(min=0, max=600))
     limiting_symptom = fields.Enum(LimitingSymptom, by_value=True, load_default=None, allow_none=True)
@@ -41,7 +48,7 @@ class WalkTestCreateSchema(EntryCreateSchema):
     borg_dyspnoea_after = _optional_int(0, 10, "Borg CR10 dyspnoea after")
     borg_fatigue_before = _optional_int(0, 10, "Borg CR10 fatigue before")
     borg_fatigue_after = _optional_int(0, 10, "Borg CR10 fatigue after")
-    supplemental_oxygen = fields.Boolean(load_default=False)
+    supplemental_oxygen = StrictBoolean(load_default=False)
     oxygen_l_per_min = StrictFloat(load_default=None, allow_none=True, validate=validate.Range(min=0, max=15))
     assistive_device = fields.Enum(AssistiveDevice, by_value=True, load_default=AssistiveDevice.NONE)
     spo2_before = _optional_int(50, 100, "SpO2 % before")

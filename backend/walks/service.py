@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Select, func, select
@@ -101,8 +102,8 @@ def _flag(session: Session, participant: Participant, walk: WalkTest, now: datet
     if walk.study_day is None or walk.study_day <= 0:
         return
     best = baseline_best(session, participant, walk)
-    # In whole percents, so that exactly 30 % is a drop (0.7 * 180 is 125.99999... in floats).
-    if best and walk.distance_m * 100 <= best * (100 - DROP_PERCENT):
+    # In decimal, so that exactly 30 % is a drop (in floats 0.7 * 180 is 125.99999...).
+    if best and Decimal(str(walk.distance_m)) * 100 <= Decimal(str(best)) * (100 - DROP_PERCENT):
         raise_flag(
             session,
             participant,
