@@ -5,16 +5,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import inspect, select
+from sqlalchemy import Select, inspect, select
 from sqlalchemy.orm import Session
 
+from backend.audit.service import record_access
+from backend.auth.policy import participant_in_scope
 from backend.core import idempotency
 from backend.core.actor import Actor
 from backend.core.models import PatientEntryMixin, VersionedEntryMixin
 from backend.core.timeutil import ensure_utc, local_date
-from backend.errors import Conflict, ValidationFailed
+from backend.errors import Conflict, NotFound, ValidationFailed
 from backend.participants.models import Participant, ParticipantStatus
 
 CLOCK_SKEW = timedelta(minutes=5)
@@ -142,3 +144,39 @@ def supersede(session: Session, original: VersionedEntryMixin, version: Versione
     session.add(version)
     session.flush()
     original.superseded_by_id = version.id  # type: ignore[attr-defined]
+
+
+def entries_query(
+    session: Session,
+    actor: Actor,
+    model: type[E],
+    participant_id: int,
+    filters: dict[str, Any],
+    now: datetime,
+    day_column: Any = None,
+) -> Select[E]:
+    """A participant's entries of one kind within the actor's reach, current versions
+    unless asked, between the `from`/`to` local dates. A staff read is logged."""
+    participant = participant_in_scope(session, actor, participant_id)
+    if actor.is_staff:
+        resource = f"{model.__tablename__}s"  # type: ignore[attr-defined]  # pain_scores, walk_tests, ...
+        record_access(session, actor, resource, participant_id=participant.id, now=now)
+        session.commit()
+    day = model.local_date if day_column is None else day_column
+    query = select(model).where(model.participant_id == participant.id)
+    if not filters.get("include_superseded"):
+        query = query.where(model.superseded_at.is_(None))  # type: ignore[attr-defined]
+    if "date_from" in filters:
+        query = query.where(day >= filters["date_from"])
+    if "date_to" in filters:
+        query = query.where(day <= filters["date_to"])
+    return query
+
+
+def own_entry(session: Session, model: type[E], participant_id: int, entry_id: int) -> E:
+    """An entry of the participant's, or NotFound (another participant's id reveals nothing)."""
+    mapped: Any = model  # a mapped entry class (the mixin itself has no id or table)
+    entry = session.scalar(select(mapped).where(mapped.id == entry_id, mapped.participant_id == participant_id))
+    if entry is None:
+        raise NotFound(f"No {mapped.__tablename__.replace('_', ' ')} {entry_id}.")
+    return cast(E, entry)

@@ -68,6 +68,27 @@ class DateRangeArgsSchema(BaseSchema):
     date_to = fields.Date(data_key="to", metadata={"description": "Last local date to include"})
 
 
+class EntryQueryArgsSchema(DateRangeArgsSchema):
+    include_superseded = fields.Boolean(load_default=False, metadata={"description": "Also list replaced versions"})
+
+
+class EntryProvenanceSchema(BaseSchema):
+    """What every stored entry says about itself: when, by whom, which day, which version."""
+
+    id = fields.Integer(dump_only=True)
+    local_date = fields.Date(dump_only=True)
+    study_day = fields.Integer(dump_only=True, allow_none=True)
+    recorded_utc_offset_minutes = fields.Integer(dump_only=True)
+    received_at = fields.AwareDateTime(dump_only=True)
+    late_entry = fields.Boolean(dump_only=True)
+    entered_by_type = fields.String(dump_only=True)
+    is_current = fields.Boolean(dump_only=True)
+    superseded_at = fields.AwareDateTime(dump_only=True, allow_none=True)
+    superseded_by_id = fields.Integer(dump_only=True, allow_none=True)
+    corrects_id = fields.Integer(dump_only=True, allow_none=True)
+    correction_reason = fields.String(dump_only=True, allow_none=True)
+
+
 def correction_schema(create: type[Schema], name: str, exclude: tuple[str, ...] = ("recorded_at",)) -> type[Schema]:
     """A staff correction schema from a create schema: every field optional (only what is
     sent changes), plus client_uuid and a required reason."""

@@ -9,13 +9,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from backend.audit.service import record_access, record_audit, snapshot
+from backend.audit.service import record_audit, snapshot
 from backend.auth.policy import participant_in_scope
 from backend.core import entries
 from backend.core.actor import Actor
 from backend.core.timeutil import ensure_utc
 from backend.diary.models import PainScore
-from backend.errors import NotFound, PermissionDenied
+from backend.errors import PermissionDenied
 from backend.flags.models import FlagKind
 from backend.flags.service import raise_flag
 from backend.participants.models import Participant, ParticipantStatus
@@ -153,11 +153,7 @@ def correct_pain_score(
     existing, fingerprint = entries.find_replay(session, PainScore, participant.id, data)
     if existing is not None:
         return existing, False
-    original = session.scalar(
-        select(PainScore).where(PainScore.id == score_id, PainScore.participant_id == participant.id)
-    )
-    if original is None:
-        raise NotFound(f"No pain score {score_id}.")
+    original = entries.own_entry(session, PainScore, participant.id, score_id)
     if actor.kind == "participant":
         entries.require_active(participant)
         if now - original.recorded_at > PATIENT_CORRECTION_WINDOW:
@@ -186,17 +182,9 @@ def pain_scores_query(
     session: Session, actor: Actor, participant_id: int, filters: dict[str, Any], now: datetime
 ) -> Select[PainScore]:
     """A participant's scores, newest diary day first; current versions unless asked."""
-    participant = participant_in_scope(session, actor, participant_id)
-    if actor.is_staff:
-        record_access(session, actor, "pain_scores", participant_id=participant.id, now=now)
-        session.commit()
-    query = select(PainScore).where(PainScore.participant_id == participant.id)
-    if not filters.get("include_superseded"):
-        query = query.where(PainScore.superseded_at.is_(None))
-    if "date_from" in filters:
-        query = query.where(PainScore.diary_date >= filters["date_from"])
-    if "date_to" in filters:
-        query = query.where(PainScore.diary_date <= filters["date_to"])
+    query = entries.entries_query(
+        session, actor, PainScore, participant_id, filters, now, day_column=PainScore.diary_date
+    )
     return query.order_by(PainScore.diary_date.desc(), PainScore.recorded_at.desc(), PainScore.id.desc())
 
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
-from backend.audit.service import record_access, record_audit, snapshot
+from backend.audit.service import record_audit, snapshot
 from backend.auth.policy import participant_in_scope
 from backend.core import entries
 from backend.core.actor import Actor
-from backend.errors import NotFound
 from backend.flags.models import FlagKind
 from backend.flags.service import raise_flag
 from backend.symptoms.models import Severity, SymptomReport
@@ -69,19 +68,9 @@ def symptoms_query(
     session: Session, actor: Actor, participant_id: int, filters: dict[str, Any], now: datetime
 ) -> Select[SymptomReport]:
     """A participant's symptom reports, newest first."""
-    participant = participant_in_scope(session, actor, participant_id)
-    if actor.is_staff:
-        record_access(session, actor, "symptom_reports", participant_id=participant.id, now=now)
-        session.commit()
-    query = select(SymptomReport).where(SymptomReport.participant_id == participant.id)
-    if not filters.get("include_superseded"):
-        query = query.where(SymptomReport.superseded_at.is_(None))
+    query = entries.entries_query(session, actor, SymptomReport, participant_id, filters, now)
     if "severity" in filters:
         query = query.where(SymptomReport.severity == filters["severity"])
-    if "date_from" in filters:
-        query = query.where(SymptomReport.local_date >= filters["date_from"])
-    if "date_to" in filters:
-        query = query.where(SymptomReport.local_date <= filters["date_to"])
     return query.order_by(SymptomReport.recorded_at.desc(), SymptomReport.id.desc())
 
 
@@ -93,11 +82,7 @@ def correct_symptom(
     existing, fingerprint = entries.find_replay(session, SymptomReport, participant.id, data)
     if existing is not None:
         return existing, False
-    original = session.scalar(
-        select(SymptomReport).where(SymptomReport.id == report_id, SymptomReport.participant_id == participant.id)
-    )
-    if original is None:
-        raise NotFound(f"No symptom report {report_id}.")
+    original = entries.own_entry(session, SymptomReport, participant.id, report_id)
     changes = {k: v for k, v in data.items() if k not in ("client_uuid", "reason")}
     correction = entries.correction_of(original, actor, changes, data, fingerprint, now)
     if correction.onset_date > correction.local_date:

@@ -6,8 +6,9 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from backend.core.schemas import (
-    DateRangeArgsSchema,
     EntryCreateSchema,
+    EntryProvenanceSchema,
+    EntryQueryArgsSchema,
     StrictBoolean,
     StrictFloat,
     StrictInteger,
@@ -58,25 +59,12 @@ class WalkTestCreateSchema(EntryCreateSchema):
     step_count = _optional_int(0, 5000, "Steps counted by the phone")
 
 
-class WalkTestSchema(WalkTestCreateSchema):
-    id = fields.Integer(dump_only=True)
-    study_day = fields.Integer(dump_only=True, allow_none=True)
-    local_date = fields.Date(dump_only=True)
-    recorded_utc_offset_minutes = fields.Integer(dump_only=True)
-    received_at = fields.AwareDateTime(dump_only=True)
-    late_entry = fields.Boolean(dump_only=True)
+class WalkTestSchema(WalkTestCreateSchema, EntryProvenanceSchema):
     needs_review = fields.Boolean(dump_only=True)
-    entered_by_type = fields.String(dump_only=True)
-    is_current = fields.Boolean(dump_only=True)
-    superseded_at = fields.AwareDateTime(dump_only=True, allow_none=True)
-    superseded_by_id = fields.Integer(dump_only=True, allow_none=True)
-    corrects_id = fields.Integer(dump_only=True, allow_none=True)
-    correction_reason = fields.String(dump_only=True, allow_none=True)
 
 
-class WalkTestQueryArgsSchema(DateRangeArgsSchema):
+class WalkTestQueryArgsSchema(EntryQueryArgsSchema):
     method = fields.Enum(WalkMethod, by_value=True)
-    include_superseded = fields.Boolean(load_default=False)
 
 
 WalkTestCorrectionSchema = correction_schema(WalkTestCreateSchema, "WalkTestCorrectionSchema")

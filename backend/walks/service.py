@@ -9,11 +9,10 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from backend.audit.service import record_access, record_audit, snapshot
+from backend.audit.service import record_audit, snapshot
 from backend.auth.policy import participant_in_scope
 from backend.core import entries
 from backend.core.actor import Actor
-from backend.errors import NotFound
 from backend.flags.models import FlagKind
 from backend.flags.service import raise_flag
 from backend.participants.models import Participant
@@ -119,19 +118,9 @@ def walk_tests_query(
     session: Session, actor: Actor, participant_id: int, filters: dict[str, Any], now: datetime
 ) -> Select[WalkTest]:
     """A participant's walk tests, newest first."""
-    participant = participant_in_scope(session, actor, participant_id)
-    if actor.is_staff:
-        record_access(session, actor, "walk_tests", participant_id=participant.id, now=now)
-        session.commit()
-    query = select(WalkTest).where(WalkTest.participant_id == participant.id)
-    if not filters.get("include_superseded"):
-        query = query.where(WalkTest.superseded_at.is_(None))
+    query = entries.entries_query(session, actor, WalkTest, participant_id, filters, now)
     if "method" in filters:
         query = query.where(WalkTest.method == filters["method"])
-    if "date_from" in filters:
-        query = query.where(WalkTest.local_date >= filters["date_from"])
-    if "date_to" in filters:
-        query = query.where(WalkTest.local_date <= filters["date_to"])
     return query.order_by(WalkTest.recorded_at.desc(), WalkTest.id.desc())
 
 
@@ -143,9 +132,7 @@ def correct_walk_test(
     existing, fingerprint = entries.find_replay(session, WalkTest, participant.id, data)
     if existing is not None:
         return existing, False
-    original = session.scalar(select(WalkTest).where(WalkTest.id == walk_id, WalkTest.participant_id == participant.id))
-    if original is None:
-        raise NotFound(f"No walk test {walk_id}.")
+    original = entries.own_entry(session, WalkTest, participant.id, walk_id)
     changes = {k: v for k, v in data.items() if k not in ("client_uuid", "reason")}
     correction = entries.correction_of(original, actor, changes, data, fingerprint, now)
     check_plausible(snapshot_values(correction))
