@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -32,23 +33,27 @@ def _local_time(moment: datetime, tz: str) -> datetime:
 
 
 def diary_date_for(
-    participant: Participant, protocol: ProtocolSettings, recorded_at: datetime, asked: date | None
+    participant: Participant, protocol: Callable[[], ProtocolSettings], recorded_at: datetime, asked: date | None
 ) -> date:
     """The diary day an entry is for: the local date recorded, or the day before while the
-    grace time of the next morning lasts. Any other day has closed: no back-filling."""
+    grace time of the next morning lasts. Any other day has closed: no back-filling.
+
+    `protocol` is called only when the answer depends on the grace time, so the usual
+    entry (for the local date recorded) costs no protocol query."""
     local = _local_time(recorded_at, participant.timezone)
     today = local.date()
     if asked is None or asked == today:
         return today
     yesterday = today - timedelta(days=1)
-    if asked == yesterday and local.time() < protocol.grace_until:
+    grace_until = protocol().grace_until
+    if asked == yesterday and local.time() < grace_until:
         assert participant.enrolled_at is not None
         if yesterday < _local_time(participant.enrolled_at, participant.timezone).date():
             raise entries.field_error("diary_date", "This day is before the participant's enrolment.")
         return yesterday
     if asked > today:
         raise entries.field_error("diary_date", "This diary day has not started yet.")
-    closes = f"{asked + timedelta(days=1)} {protocol.grace_until:%H:%M}"
+    closes = f"{asked + timedelta(days=1)} {grace_until:%H:%M}"
     raise entries.field_error("diary_date", f"The diary for {asked} closed at {closes} local time.")
 
 
@@ -65,8 +70,12 @@ def record_pain_score(session: Session, actor: Actor, data: dict[str, Any], now:
         return existing, False
     entries.require_active(participant)
     when = entries.time_entry(participant, data["recorded_at"], now)
-    protocol = current_protocol(session, participant.study_id)
-    day = diary_date_for(participant, protocol, data["recorded_at"], data.get("diary_date"))
+    day = diary_date_for(
+        participant,
+        lambda: current_protocol(session, participant.study_id),
+        data["recorded_at"],
+        data.get("diary_date"),
+    )
     score = PainScore(
         **entries.provenance(actor, participant, when, data, fingerprint, now),
         score=data["score"],
@@ -120,8 +129,8 @@ def _flag(session: Session, participant: Participant, score: PainScore, now: dat
             detail={"recorded_at": score.recorded_at.isoformat()},
             entity=("pain_score", score.id),
         )
-    if not score.is_current:
-        return
+    if not score.is_current or score.score < PAIN_RISE_POINTS:
+        return  # scores are >= 0, so a rise of PAIN_RISE_POINTS over their mean needs at least that score
     week = select(PainScore.score).where(
         PainScore.participant_id == participant.id,
         PainScore.superseded_at.is_(None),
