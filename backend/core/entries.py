@@ -3,6 +3,7 @@ study day it belongs to, whether it is late, and idempotent creation by client_u
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, TypeVar, cast
@@ -10,7 +11,7 @@ from typing import Any, TypeVar, cast
 from sqlalchemy import Select, inspect, select
 from sqlalchemy.orm import Session
 
-from backend.audit.service import record_access
+from backend.audit.service import record_access, record_audit, snapshot
 from backend.auth.policy import participant_in_scope
 from backend.core import idempotency
 from backend.core.actor import Actor
@@ -180,3 +181,45 @@ def own_entry(session: Session, model: type[E], participant_id: int, entry_id: i
     if entry is None:
         raise NotFound(f"No {mapped.__tablename__.replace('_', ' ')} {entry_id}.")
     return cast(E, entry)
+
+
+def correct_entry(
+    session: Session,
+    actor: Actor,
+    model: type[V],
+    participant_id: int,
+    entry_id: int,
+    data: dict[str, Any],
+    now: datetime,
+    check: Callable[[V, V], None] | None = None,
+) -> tuple[V, V | None, Participant]:
+    """The shared steps of a correction: scope, replay, the entry, the new version with the
+    fields sent, `check(original, correction)` (raises to refuse), supersede, audit.
+
+    Returns (correction, original, participant); original is None for a replay, which
+    wrote nothing. The caller raises its flags and commits.
+    """
+    participant = participant_in_scope(session, actor, participant_id)
+    mapped: Any = model
+    existing, fingerprint = find_replay(session, mapped, participant.id, data)
+    if existing is not None:
+        return existing, None, participant
+    original: V = own_entry(session, mapped, participant.id, entry_id)
+    changes = {key: value for key, value in data.items() if key not in ("client_uuid", "reason")}
+    correction = correction_of(original, actor, changes, data, fingerprint, now)
+    if check is not None:
+        check(original, correction)
+    before = snapshot(cast(Any, original))
+    supersede(session, original, correction, now)
+    record_audit(
+        session,
+        actor,
+        f"{mapped.__tablename__}.correct",
+        cast(Any, correction),
+        before=before,
+        after=snapshot(cast(Any, correction)),
+        reason=data.get("reason"),
+        participant_id=participant.id,
+        now=now,
+    )
+    return correction, original, participant

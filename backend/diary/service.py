@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
@@ -14,7 +13,7 @@ from backend.audit.service import record_audit, snapshot
 from backend.auth.policy import participant_in_scope
 from backend.core import entries
 from backend.core.actor import Actor
-from backend.core.timeutil import ensure_utc
+from backend.core.timeutil import local_date, local_time
 from backend.diary.models import PainScore
 from backend.errors import PermissionDenied
 from backend.flags.models import FlagKind
@@ -28,10 +27,6 @@ PATIENT_CORRECTION_WINDOW = timedelta(hours=24)
 MISSED_DAYS_IN_A_ROW = 3
 
 
-def _local_time(moment: datetime, tz: str) -> datetime:
-    return ensure_utc(moment).astimezone(ZoneInfo(tz))
-
-
 def diary_date_for(
     participant: Participant, protocol: Callable[[], ProtocolSettings], recorded_at: datetime, asked: date | None
 ) -> date:
@@ -40,7 +35,7 @@ def diary_date_for(
 
     `protocol` is called only when the answer depends on the grace time, so the usual
     entry (for the local date recorded) costs no protocol query."""
-    local = _local_time(recorded_at, participant.timezone)
+    local = local_time(recorded_at, participant.timezone)
     today = local.date()
     if asked is None or asked == today:
         return today
@@ -48,7 +43,7 @@ def diary_date_for(
     grace_until = protocol().grace_until
     if asked == yesterday and local.time() < grace_until:
         assert participant.enrolled_at is not None
-        if yesterday < _local_time(participant.enrolled_at, participant.timezone).date():
+        if yesterday < local_date(participant.enrolled_at, participant.timezone):
             raise entries.field_error("diary_date", "This day is before the participant's enrolment.")
         return yesterday
     if asked > today:
@@ -158,31 +153,19 @@ def correct_pain_score(
 ) -> tuple[PainScore, bool]:
     """Correct the current score of a day with a new version. Patients may correct their
     own within 24 hours of recording it; later, only staff, always with a reason."""
-    participant = participant_in_scope(session, actor, participant_id)
-    existing, fingerprint = entries.find_replay(session, PainScore, participant.id, data)
-    if existing is not None:
-        return existing, False
-    original = entries.own_entry(session, PainScore, participant.id, score_id)
-    if actor.kind == "participant":
-        entries.require_active(participant)
-        if now - original.recorded_at > PATIENT_CORRECTION_WINDOW:
-            raise PermissionDenied("Scores older than 24 hours can be corrected only by the study team.")
-    changes = {"score": data["score"], **({"note": data["note"]} if "note" in data else {})}
-    correction = entries.correction_of(original, actor, changes, data, fingerprint, now)
-    before = snapshot(original)
-    entries.supersede(session, original, correction, now)
-    _flag(session, participant, correction, now)
-    record_audit(
-        session,
-        actor,
-        "pain_score.correct",
-        correction,
-        before=before,
-        after=snapshot(correction),
-        reason=data.get("reason"),
-        participant_id=participant.id,
-        now=now,
+
+    def patient_may_correct(original: PainScore, _correction: PainScore) -> None:
+        if actor.kind == "participant":
+            entries.require_active(participant_in_scope(session, actor, original.participant_id))
+            if now - original.recorded_at > PATIENT_CORRECTION_WINDOW:
+                raise PermissionDenied("Scores older than 24 hours can be corrected only by the study team.")
+
+    correction, original, participant = entries.correct_entry(
+        session, actor, PainScore, participant_id, score_id, data, now, check=patient_may_correct
     )
+    if original is None:
+        return correction, False
+    _flag(session, participant, correction, now)
     session.commit()
     return correction, True
 
@@ -212,7 +195,7 @@ def diary_dates(session: Session, participant_id: int, first: date, last: date) 
 
 def last_closed_diary_day(participant: Participant, protocol: ProtocolSettings, now: datetime) -> date:
     """Yesterday once the morning grace time has passed, else the day before."""
-    local = _local_time(now, participant.timezone)
+    local = local_time(now, participant.timezone)
     back = 1 if local.time() >= protocol.grace_until else 2
     return local.date() - timedelta(days=back)
 
@@ -229,7 +212,7 @@ def scan_missed_diaries(session: Session, now: datetime) -> int:
         last = last_closed_diary_day(participant, protocol, now)
         first = last - timedelta(days=MISSED_DAYS_IN_A_ROW - 1)
         assert participant.enrolled_at is not None
-        enrolled = _local_time(participant.enrolled_at, participant.timezone).date()
+        enrolled = local_date(participant.enrolled_at, participant.timezone)
         if first < enrolled or diary_dates(session, participant.id, first, last):
             continue
         last_scored = session.scalar(

@@ -78,28 +78,16 @@ def correct_symptom(
     session: Session, actor: Actor, participant_id: int, report_id: int, data: dict[str, Any], now: datetime
 ) -> tuple[SymptomReport, bool]:
     """Staff correct a symptom report with a reason (e.g. the severity after a call)."""
-    participant = participant_in_scope(session, actor, participant_id)
-    existing, fingerprint = entries.find_replay(session, SymptomReport, participant.id, data)
-    if existing is not None:
-        return existing, False
-    original = entries.own_entry(session, SymptomReport, participant.id, report_id)
-    changes = {k: v for k, v in data.items() if k not in ("client_uuid", "reason")}
-    correction = entries.correction_of(original, actor, changes, data, fingerprint, now)
-    if correction.onset_date > correction.local_date:
-        raise entries.field_error("onset_date", "The onset cannot be after the report.")
-    before = snapshot(original)
-    entries.supersede(session, original, correction, now)
-    record_audit(
-        session,
-        actor,
-        "symptom_report.correct",
-        correction,
-        before=before,
-        after=snapshot(correction),
-        reason=data["reason"],
-        participant_id=participant.id,
-        now=now,
+
+    def onset_not_after_report(_original: SymptomReport, correction: SymptomReport) -> None:
+        if correction.onset_date > correction.local_date:
+            raise entries.field_error("onset_date", "The onset cannot be after the report.")
+
+    correction, original, participant = entries.correct_entry(
+        session, actor, SymptomReport, participant_id, report_id, data, now, check=onset_not_after_report
     )
+    if original is None:
+        return correction, False
     if correction.severity == Severity.SEVERE and original.severity != Severity.SEVERE:
         raise_flag(
             session,

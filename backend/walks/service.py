@@ -128,30 +128,17 @@ def correct_walk_test(
     session: Session, actor: Actor, participant_id: int, walk_id: int, data: dict[str, Any], now: datetime
 ) -> tuple[WalkTest, bool]:
     """Staff correct a walk test with a reason: a new version, checked like a new test."""
-    participant = participant_in_scope(session, actor, participant_id)
-    existing, fingerprint = entries.find_replay(session, WalkTest, participant.id, data)
-    if existing is not None:
-        return existing, False
-    original = entries.own_entry(session, WalkTest, participant.id, walk_id)
-    changes = {k: v for k, v in data.items() if k not in ("client_uuid", "reason")}
-    correction = entries.correction_of(original, actor, changes, data, fingerprint, now)
-    check_plausible(snapshot_values(correction))
-    correction.needs_review = correction.distance_m > REVIEW_ABOVE_M
-    before = snapshot(original)
-    entries.supersede(session, original, correction, now)
-    record_audit(
-        session,
-        actor,
-        "walk_test.correct",
-        correction,
-        before=before,
-        after=snapshot(correction),
-        reason=data["reason"],
-        participant_id=participant.id,
-        now=now,
+
+    def plausible(_original: WalkTest, correction: WalkTest) -> None:
+        check_plausible(snapshot_values(correction))
+        correction.needs_review = correction.distance_m > REVIEW_ABOVE_M
+
+    correction, original, _ = entries.correct_entry(
+        session, actor, WalkTest, participant_id, walk_id, data, now, check=plausible
     )
-    session.commit()
-    return correction, True
+    if original is not None:
+        session.commit()
+    return correction, original is not None
 
 
 def snapshot_values(walk: WalkTest) -> dict[str, Any]:
