@@ -39,6 +39,11 @@ def _known_zones() -> frozenset[str]:
     return frozenset(available_timezones())
 
 
+def local_time(moment: datetime, tz_name: str) -> datetime:
+    """Return `moment` as wall-clock time in the IANA zone `tz_name`."""
+    return ensure_utc(moment).astimezone(ZoneInfo(tz_name))
+
+
 def local_date(moment: datetime, tz_name: str) -> date:
     """Return the calendar date of `moment` in the IANA zone `tz_name`."""
-    return ensure_utc(moment).astimezone(ZoneInfo(tz_name)).date()
+    return local_time(moment, tz_name).date()

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from backend.auth.policy import participant_in_scope
 from backend.core.actor import Actor
 from backend.core.entries import study_day
-from backend.core.timeutil import ensure_utc
+from backend.core.timeutil import local_date, local_time
 from backend.diary.models import PainScore
 from backend.diary.service import diary_dates, last_closed_diary_day, mean_pain
 from backend.participants.models import Participant, ParticipantStatus
@@ -41,7 +41,7 @@ def due_tasks(session: Session, actor: Actor, now: datetime) -> dict[str, Any]:
     participant = participant_in_scope(session, actor, actor.participant_id)
     protocol = current_protocol(session, participant.study_id)
     tz = participant.timezone
-    local_now = ensure_utc(now).astimezone(ZoneInfo(tz))
+    local_now = local_time(now, tz)
     today = local_now.date()
     day_number = study_day(participant, today)
     tasks: list[dict[str, Any]] = []
@@ -59,7 +59,7 @@ def _diary_tasks(
 ) -> list[dict[str, Any]]:
     tz = participant.timezone
     today = local_now.date()
-    enrolled = ensure_utc(participant.enrolled_at).astimezone(ZoneInfo(tz)).date() if participant.enrolled_at else today
+    enrolled = local_date(participant.enrolled_at, tz) if participant.enrolled_at else today
     yesterday = today - timedelta(days=1)
     last_closed = last_closed_diary_day(participant, protocol, local_now)
     filled = diary_dates(session, participant.id, min(last_closed, yesterday), today)
@@ -137,7 +137,7 @@ def own_summary(session: Session, actor: Actor, now: datetime) -> dict[str, Any]
     """The patient's last 7 diary days with their mean, and the last walk distances."""
     assert actor.participant_id is not None
     participant = participant_in_scope(session, actor, actor.participant_id)
-    today = ensure_utc(now).astimezone(ZoneInfo(participant.timezone)).date()
+    today = local_date(now, participant.timezone)
     first = today - timedelta(days=6)
     mean, days = mean_pain(session, participant.id, first, today)
     scores = session.execute(
