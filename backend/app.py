@@ -21,6 +21,8 @@ from backend.mobile_sync.routes import blp as mobile_sync_blp
 from backend.participants.routes import blp as participants_blp
 from backend.symptoms.routes import blp as symptoms_blp
 from backend.tasks.routes import blp as tasks_blp
+from backend.ulcers.routes import blp as ulcers_blp
+from backend.ulcers.storage import FilesystemPhotoStore
 from backend.walks.routes import blp as walks_blp
 
 BLUEPRINTS = (
@@ -34,6 +36,7 @@ BLUEPRINTS = (
     tasks_blp,
     mobile_sync_blp,
     flags_blp,
+    ulcers_blp,
 )
 
 
@@ -55,6 +58,7 @@ def create_app(config: Config | None = None, database: Database | None = None) -
     request_context.init_app(app)
     (database or Database.from_url(config.database_url)).init_app(app)
     app.extensions["limbtrack_auth"] = AuthSettings.from_config(config)
+    app.extensions["limbtrack_photo_store"] = FilesystemPhotoStore(config.photo_storage_dir)
     app.register_blueprint(swagger_ui_assets)
     app.url_map.converters["id"] = IdConverter
     api = Api(app)

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 import stat
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from backend import migrations
+from backend import imaging, migrations
 from backend.auth.access import auth_settings
 from backend.auth.service import issue_activation_code, staff_actor
 from backend.config import Config
@@ -20,19 +23,22 @@ from backend.core.actor import Actor
 from backend.core.timeutil import utcnow
 from backend.db import get_database
 from backend.errors import DomainError
-from backend.jobs import JOBS
+from backend.jobs import JOBS, JobContext
 from backend.participants.models import Participant
 from backend.participants.service import create_participant
 from backend.staff.models import StaffRole, StaffUser
 from backend.staff.service import create_staff, disable_staff
 from backend.studies.protocol import DEMO_PROTOCOL_PATH, ProtocolError, read_protocol_file
 from backend.studies.service import find_study, load_protocol
+from backend.ulcers.service import reanalyse_photos
 
 db_cli = AppGroup("db", help="The operational database.")
 protocol_cli = AppGroup("protocol", help="Study protocols.")
 staff_cli = AppGroup("staff", help="Staff accounts.")
 demo_cli = AppGroup("demo", help="The demo study for a laptop.")
 jobs_cli = AppGroup("jobs", help="Periodic jobs (run them from cron; see `flask jobs list`).")
+photos_cli = AppGroup("photos", help="Stored ulcer photos.")
+ulcer_cli = AppGroup("ulcer", help="Ulcer area measurement of photo files (no database needed).")
 
 
 def _config() -> Config:
@@ -196,10 +202,84 @@ def jobs_run(name: str) -> None:
     """Run one periodic job now."""
     job = next(job for job in JOBS if job.name == name)
     with get_database().session_scope() as session:
-        count = job.run(session, utcnow())
-    click.echo(f"{name}: {count} new")
+        count = job.run(JobContext(session, utcnow(), current_app.extensions["limbtrack_photo_store"]))
+    click.echo(f"{name}: {count} {job.counts}")
+
+
+@photos_cli.command("reanalyse")
+@click.option("--all", "everything", is_flag=True, help="Every photo without a result of this algorithm version")
+@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]), help="Only photos received since this UTC date")
+def photos_reanalyse(everything: bool, since: datetime | None) -> None:
+    """Run the current estimator version on stored photos; older versions' results stay."""
+    if everything == (since is not None):
+        raise _fail("Give exactly one of --all or --since YYYY-MM-DD.")
+    with get_database().session_scope() as session:
+        result = reanalyse_photos(
+            session,
+            current_app.extensions["limbtrack_photo_store"],
+            utcnow(),
+            since=since.replace(tzinfo=UTC) if since else None,
+        )
+    click.echo(
+        f"algorithm {imaging.ALGORITHM_VERSION}: {result.analysed} analysed, "
+        f"{result.skipped} already had it, {result.failed} failed"
+    )
+    if result.failed:
+        raise SystemExit(1)
+
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".heic", ".heif"}
+
+
+def _image_files(paths: tuple[Path, ...]) -> list[Path]:
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES))
+        else:
+            files.append(path)
+    return files
+
+
+def _seed_option(_ctx: click.Context, _param: click.Parameter, value: str | None) -> tuple[float, float] | None:
+    if value is None:
+        return None
+    try:
+        x, y = (float(part) for part in value.split(","))
+    except ValueError:
+        raise click.BadParameter("use X,Y in upright image pixels, e.g. 1200,800") from None
+    return (x, y)
+
+
+@ulcer_cli.command("measure")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--seed", callback=_seed_option, help="X,Y inside the ulcer (upright pixels), for every file")
+@click.option("--side-mm", default=20.0, show_default=True, help="Side of the marker's blue square")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line per file")
+def ulcer_measure(paths: tuple[Path, ...], seed: tuple[float, float] | None, side_mm: float, as_json: bool) -> None:
+    """Measure ulcer photos (files or folders) exactly as uploads are measured."""
+    failed = 0
+    for file in _image_files(paths):
+        try:
+            analysis = imaging.measure_file(file, seed=seed, marker=imaging.MarkerSpec(side_mm=side_mm))
+        except ValueError as exc:  # unreadable image, or the seed outside it
+            failed += 1
+            row: dict[str, Any] = {"file": str(file), "status": "error", "error": str(exc)}
+        else:
+            row = {"file": str(file), **analysis.to_dict()}
+            row.pop("homography")
+            row.pop("image_size")
+        if as_json:
+            click.echo(json.dumps(row))
+        elif row["status"] == "error":
+            click.echo(f"{file}: error: {row['error']}")
+        else:
+            area = "no mm² (no marker)" if row["area_mm2"] is None else f"{row['area_mm2']:.1f} mm²"
+            click.echo(f"{file}: {row['status']}, {area}, flags: {', '.join(row['flags']) or 'none'}")
+    if failed:
+        raise SystemExit(1)
 
 
 def init_app(app: Flask) -> None:
-    for group in (db_cli, protocol_cli, staff_cli, demo_cli, jobs_cli):
+    for group in (db_cli, protocol_cli, staff_cli, demo_cli, jobs_cli, photos_cli, ulcer_cli):
         app.cli.add_command(group)

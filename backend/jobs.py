@@ -1,7 +1,8 @@
 """Every periodic job in one place: its name, the function, and when cron should run it.
 
-Jobs are plain, idempotent functions of (session, now): safe to run twice, and the
-`flask jobs run NAME` command or a task queue can call them unchanged.
+Jobs are plain, idempotent functions: safe to run twice, and the `flask jobs run NAME`
+command or a task queue can call them unchanged with what they need (a session, the
+time, the photo store).
 """
 
 from __future__ import annotations
@@ -13,21 +14,47 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from backend.diary.service import scan_missed_diaries
+from backend.ulcers.service import sweep_orphan_photos
+from backend.ulcers.storage import PhotoStore
+
+
+@dataclass(frozen=True)
+class JobContext:
+    session: Session
+    now: datetime
+    photo_store: PhotoStore
 
 
 @dataclass(frozen=True)
 class Job:
     name: str
-    run: Callable[[Session, datetime], int]
+    run: Callable[[JobContext], int]
     cron: str
     description: str
+    counts: str  # what the returned number counts
+
+
+def _missed_diaries(ctx: JobContext) -> int:
+    return scan_missed_diaries(ctx.session, ctx.now)
+
+
+def _orphan_photos(ctx: JobContext) -> int:
+    return sweep_orphan_photos(ctx.session, ctx.photo_store)
 
 
 JOBS = (
     Job(
         "missed-diaries",
-        scan_missed_diaries,
+        _missed_diaries,
         "15 * * * *",
         "Flag participants with 3 closed diary days in a row without a score.",
+        "new flags",
+    ),
+    Job(
+        "orphan-photos",
+        _orphan_photos,
+        "40 3 * * *",
+        "Delete photo files that no photo record uses (an upload killed before its commit).",
+        "files removed",
     ),
 )

@@ -8,6 +8,7 @@ from backend.participants.models import Device, Participant
 from backend.staff.models import StaffUser, site_membership
 from backend.studies.models import Cohort, ProtocolVersion, Site, Study, Visit
 from backend.symptoms.models import SymptomReport
+from backend.ulcers.models import PhotoAnalysis, PhotoReview, Ulcer, UlcerClosure, UlcerPhoto
 from backend.walks.models import WalkTest
 
 __all__ = [
@@ -22,11 +23,16 @@ __all__ = [
     "Flag",
     "PainScore",
     "Participant",
+    "PhotoAnalysis",
+    "PhotoReview",
     "ProtocolVersion",
     "Site",
     "StaffUser",
     "Study",
     "SymptomReport",
+    "Ulcer",
+    "UlcerClosure",
+    "UlcerPhoto",
     "Visit",
     "WalkTest",
     "site_membership",

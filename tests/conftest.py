@@ -91,8 +91,14 @@ def db(session_factory: sessionmaker[Session]) -> Iterator[Session]:
 
 
 @pytest.fixture
-def app(engine: Engine, session_factory: sessionmaker[Session]) -> Flask:
-    return create_app(test_config(), Database(engine, session_factory))
+def photo_dir(tmp_path: Path) -> Path:
+    """Where this test's app stores photos (never the developer's var/)."""
+    return tmp_path / "photos"
+
+
+@pytest.fixture
+def app(engine: Engine, session_factory: sessionmaker[Session], photo_dir: Path) -> Flask:
+    return create_app(test_config(photo_storage_dir=photo_dir), Database(engine, session_factory))
 
 
 @pytest.fixture

@@ -13,6 +13,9 @@ from functools import wraps
 from typing import Any
 
 import flask_smorest
+from flask import request
+from webargs.flaskparser import FlaskParser
+from werkzeug.datastructures import CombinedMultiDict
 from werkzeug.routing import IntegerConverter
 
 from backend.auth.access import authenticate_request
@@ -33,7 +36,33 @@ def id_param_schema(_converter: IdConverter) -> dict[str, Any]:
     return {"type": "integer", "minimum": 1, "maximum": MAX_ID}
 
 
+class Parser(FlaskParser):
+    """webargs' Flask parser, where the `files` location is a whole multipart/form-data
+    body: its files and its text fields, validated by one schema (an upload with its
+    client_uuid and recorded_at is one request, documented as one request body)."""
+
+    def load_files(self, req: Any, schema: Any) -> Any:
+        return self._makeproxy(CombinedMultiDict([req.files, req.form]), schema)
+
+
+def upload_limit(max_bytes: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Raise this view's request size limit (the app's default is small) before the body
+    is parsed; werkzeug answers a larger body with 413 without reading it."""
+
+    def decorator(func: Callable[..., Any]) -> Callable[..., Any]:
+        @wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            request.max_content_length = max_bytes
+            return func(*args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
 class Blueprint(flask_smorest.Blueprint):  # type: ignore[misc]
+    ARGUMENTS_PARSER = Parser()
+
     def _document_pagination_metadata(self, spec: Any, resp_doc: dict[str, Any]) -> None:
         # The header carries JSON text; document it as the string it is on the wire.
         resp_doc.setdefault("headers", {})[self.PAGINATION_HEADER_NAME] = {

@@ -8,15 +8,20 @@ from backend.core.schemas import BaseSchema
 
 
 class TaskSchema(BaseSchema):
-    task = fields.String(dump_only=True, metadata={"description": "rest_pain_diary, six_minute_walk or visit"})
+    task = fields.String(
+        dump_only=True, metadata={"description": "rest_pain_diary, six_minute_walk, ulcer_photo or visit"}
+    )
     status = fields.String(
         dump_only=True, metadata={"description": "due, done, missed (closed, cannot be filled), upcoming, in_window"}
     )
-    date = fields.Date(dump_only=True, metadata={"description": "Diary day, first day of the walk week, visit day"})
+    date = fields.Date(
+        dump_only=True, metadata={"description": "Diary day, first day of the walk or photo week, visit day"}
+    )
     closes_at = fields.AwareDateTime(dump_only=True)
     method = fields.String(dump_only=True, allow_none=True)
+    ulcer_id = fields.Integer(dump_only=True, metadata={"description": "ulcer_photo: which ulcer to photograph"})
     visit_code = fields.String(dump_only=True)
-    label = fields.String(dump_only=True)
+    label = fields.String(dump_only=True, metadata={"description": "The visit's or the ulcer's label"})
     window_start = fields.Date(dump_only=True)
     window_end = fields.Date(dump_only=True)
 

@@ -17,6 +17,7 @@ from backend.diary.models import PainScore
 from backend.diary.service import diary_dates, last_closed_diary_day, mean_pain
 from backend.participants.models import Participant, ParticipantStatus
 from backend.studies.service import ProtocolSettings, current_protocol
+from backend.ulcers.models import Ulcer, UlcerPhoto
 from backend.walks.models import WalkTest
 
 
@@ -48,6 +49,7 @@ def due_tasks(session: Session, actor: Actor, now: datetime) -> dict[str, Any]:
     if participant.status == ParticipantStatus.ACTIVE:
         tasks += _diary_tasks(session, participant, protocol, local_now, day_number)
         tasks += _walk_tasks(session, participant, protocol, today, day_number)
+        tasks += _photo_tasks(session, participant, protocol, today, day_number)
     visit = _next_visit(participant, protocol, today, day_number)
     if visit is not None:
         tasks.append(visit)
@@ -87,11 +89,7 @@ def _walk_tasks(
     assessment = _scheduled(protocol, "six_minute_walk", day_number)
     if assessment is None:
         return []
-    if day_number is None or participant.day0_date is None:
-        week_start = today - timedelta(days=today.weekday())
-    else:
-        week_start = participant.day0_date + timedelta(days=(day_number // 7) * 7)
-    week_end = week_start + timedelta(days=6)
+    week_start, week_end = _week(participant, today, day_number)
     query = select(WalkTest.id).where(
         WalkTest.participant_id == participant.id,
         WalkTest.superseded_at.is_(None),
@@ -108,6 +106,48 @@ def _walk_tasks(
             "closes_at": _at(week_end + timedelta(days=1), time(0, 0), participant.timezone),
             "method": assessment.get("method"),
         }
+    ]
+
+
+def _week(participant: Participant, today: date, day_number: int | None) -> tuple[date, date]:
+    """The study week of today (weeks count from day 0; ISO weeks while day 0 is unknown)."""
+    if day_number is None or participant.day0_date is None:
+        start = today - timedelta(days=today.weekday())
+    else:
+        start = participant.day0_date + timedelta(days=(day_number // 7) * 7)
+    return start, start + timedelta(days=6)
+
+
+def _photo_tasks(
+    session: Session, participant: Participant, protocol: ProtocolSettings, today: date, day_number: int | None
+) -> list[dict[str, Any]]:
+    """One photo a week of every ulcer that is not healed."""
+    if _scheduled(protocol, "ulcer_photo", day_number) is None:
+        return []
+    week_start, week_end = _week(participant, today, day_number)
+    ulcers = session.execute(
+        select(Ulcer.id, Ulcer.label)
+        .where(Ulcer.participant_id == participant.id, Ulcer.healed_on.is_(None))
+        .order_by(Ulcer.id)
+    ).all()
+    photographed = set(
+        session.scalars(
+            select(UlcerPhoto.ulcer_id).where(
+                UlcerPhoto.participant_id == participant.id, UlcerPhoto.local_date.between(week_start, week_end)
+            )
+        )
+    )
+    closes = _at(week_end + timedelta(days=1), time(0, 0), participant.timezone)
+    return [
+        {
+            "task": "ulcer_photo",
+            "status": "done" if ulcer_id in photographed else "due",
+            "date": week_start,
+            "closes_at": closes,
+            "ulcer_id": ulcer_id,
+            "label": label,
+        }
+        for ulcer_id, label in ulcers
     ]
 
 

@@ -18,16 +18,19 @@ A refused request must write nothing: the target's audit trail does not grow.
 
 from __future__ import annotations
 
+import io
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from functools import cache
 from typing import Any, Literal
 
 import pytest
 from flask import Flask
 from sqlalchemy import func, select
-from werkzeug.test import TestResponse
+from werkzeug.datastructures import FileStorage, MultiDict
+from werkzeug.test import TestResponse, encode_multipart
 
 from backend.audit.models import AuditEvent
 from backend.auth.policy import MANAGE_PARTICIPANTS, READ_PARTICIPANTS, WITHDRAW_PARTICIPANTS
@@ -36,6 +39,7 @@ from backend.core.timeutil import utcnow
 from backend.diary.service import record_pain_score
 from backend.flags.models import FlagKind
 from backend.flags.service import raise_flag
+from backend.imaging import ALGORITHM_VERSION
 from backend.participants.models import Participant
 from backend.participants.service import change_status
 from backend.staff.models import StaffRole
@@ -44,8 +48,11 @@ from backend.studies.protocol import DEMO_PROTOCOL_PATH, read_protocol_file
 from backend.studies.service import load_protocol
 from backend.symptoms.schemas import SymptomReportCreateSchema
 from backend.symptoms.service import record_symptom
+from backend.ulcers.schemas import UlcerCreateSchema
+from backend.ulcers.service import create_ulcer, record_photo
 from backend.walks.schemas import WalkTestCreateSchema
 from backend.walks.service import record_walk_test
+from bench.ulcer_synth import render, to_jpeg_bytes
 from tests.factories import PASSWORD, Factory, bearer
 
 PARTICIPANT_ID = "<id:participant_id>"  # the app's positive 32-bit id converter
@@ -53,6 +60,9 @@ SCORE_ID = "<id:score_id>"
 WALK_ID = "<id:walk_id>"
 REPORT_ID = "<id:report_id>"
 FLAG_ID = "<id:flag_id>"
+ULCER_ID = "<id:ulcer_id>"
+PHOTO_ID = "<id:photo_id>"
+OBJECT_PLACEHOLDERS = (SCORE_ID, WALK_ID, REPORT_ID, FLAG_ID, ULCER_ID, PHOTO_ID)
 TEHRAN = timezone(timedelta(hours=3, minutes=30))
 TARGET_SITE = "TEH-01"
 OTHER_SITE = "TEH-02"
@@ -136,7 +146,9 @@ class Scene:
 
 # --- the routes ----------------------------------------------------------------------
 
-Access = Literal["public", "any_signed_in", "staff", "patient"]
+# "patient_or_staff": a patient reaches the target's object only if it is theirs (404
+# otherwise); staff as for a participant route.
+Access = Literal["public", "any_signed_in", "staff", "patient", "patient_or_staff"]
 # What the route addresses, and so what an allowed role at another site gets.
 Scope = Literal["none", "participant", "site_in_body", "list", "own_object"]
 OTHER_SITE_STATUS = {"participant": 404, "site_in_body": 422}
@@ -154,6 +166,7 @@ class RouteSpec:
     prepare: Callable[[Scene], object] | None = None  # put the target into the state the route needs
     body: Builder = field(default=lambda scene: None)
     check: Checker | None = None  # what a 2xx must contain
+    multipart: bool = False  # send the body as multipart/form-data (an upload)
 
 
 def _enrol(make: Factory, participant: Participant) -> None:
@@ -214,6 +227,46 @@ def _with_flag(scene: Scene) -> None:
     assert flag is not None
     scene.make.db.commit()
     scene.objects[FLAG_ID] = flag.id
+
+
+def _with_ulcer(scene: Scene) -> None:
+    _active_patients(scene)
+    data = UlcerCreateSchema().load(_ulcer_body(scene))
+    ulcer, _ = create_ulcer(scene.make.db, _target_actor(scene), scene.target.id, data, utcnow())
+    scene.objects[ULCER_ID] = ulcer.id
+
+
+def _with_photo(scene: Scene) -> None:
+    _with_ulcer(scene)
+    store = scene.make.app.extensions["limbtrack_photo_store"]
+    data = {"client_uuid": uuid.uuid4(), "recorded_at": datetime.now(TEHRAN)}
+    photo, _ = record_photo(
+        scene.make.db, store, _target_actor(scene), scene.objects[ULCER_ID], data, _photo(), utcnow()
+    )
+    scene.objects[PHOTO_ID] = photo.id
+
+
+@cache
+def _photo() -> bytes:
+    return to_jpeg_bytes(render(11, size=(640, 480), with_marker=True))
+
+
+def _ulcer_body(scene: Scene) -> dict[str, Any]:
+    return {
+        "client_uuid": str(uuid.uuid4()),
+        "label": f"U{uuid.uuid4().hex[:6]}",
+        "leg": "right",
+        "location": "heel",
+        "first_seen_on": datetime.now(TEHRAN).date().isoformat(),
+    }
+
+
+def _upload_body(scene: Scene) -> dict[str, Any]:
+    return {
+        "client_uuid": str(uuid.uuid4()),
+        "recorded_at": _now_tehran(),
+        "image": FileStorage(io.BytesIO(_photo()), filename="photo.jpg"),
+    }
 
 
 def _pain_body(scene: Scene) -> dict[str, Any]:
@@ -479,6 +532,105 @@ ROUTES: dict[tuple[str, str], RouteSpec] = {
         body=lambda scene: {"note": "called the patient"},
         check=lambda scene, response: _equal(json_of(response)["acknowledgement_note"], "called the patient"),
     ),
+    # --- ulcers and photos ---
+    ("GET", "/api/v1/me/ulcers"): RouteSpec(
+        "patient", prepare=_with_ulcer, check=lambda scene, response: _own_rows(scene, response, ULCER_ID)
+    ),
+    ("POST", "/api/v1/me/ulcers"): RouteSpec(
+        "patient",
+        success=201,
+        body=_ulcer_body,
+        check=lambda scene, response: _equal(json_of(response)["created_by_type"], "participant"),
+    ),
+    ("GET", f"/api/v1/me/ulcers/{ULCER_ID}/photos"): RouteSpec(
+        "patient",
+        scope="own_object",
+        prepare=_with_photo,
+        check=lambda scene, response: _equal(_ids(response), {scene.objects[PHOTO_ID]}),
+    ),
+    ("POST", f"/api/v1/me/ulcers/{ULCER_ID}/photos"): RouteSpec(
+        "patient",
+        scope="own_object",
+        success=201,
+        prepare=_with_ulcer,
+        body=_upload_body,
+        multipart=True,
+        check=lambda scene, response: _equal(json_of(response)["analysis"]["algorithm_version"], ALGORITHM_VERSION),
+    ),
+    ("GET", f"{P}/{PARTICIPANT_ID}/ulcers"): RouteSpec(
+        "staff",
+        READ_PARTICIPANTS,
+        scope="participant",
+        prepare=_with_ulcer,
+        check=lambda scene, response: _equal(_ids(response), {scene.objects[ULCER_ID]}),
+    ),
+    ("POST", f"{P}/{PARTICIPANT_ID}/ulcers"): RouteSpec(
+        "staff",
+        MANAGE_PARTICIPANTS,
+        scope="participant",
+        success=201,
+        body=_ulcer_body,
+        check=lambda scene, response: _equal(json_of(response)["created_by_type"], "staff"),
+    ),
+    ("POST", f"{P}/{PARTICIPANT_ID}/ulcers/{ULCER_ID}/closures"): RouteSpec(
+        "staff",
+        MANAGE_PARTICIPANTS,
+        scope="participant",
+        success=201,
+        prepare=_with_ulcer,
+        body=lambda scene: {"observed_on": datetime.now(TEHRAN).date().isoformat()},
+        check=lambda scene, response: _equal(json_of(response)["healed_on"], datetime.now(TEHRAN).date().isoformat()),
+    ),
+    ("GET", f"{P}/{PARTICIPANT_ID}/ulcers/{ULCER_ID}/photos"): RouteSpec(
+        "staff",
+        READ_PARTICIPANTS,
+        scope="participant",
+        prepare=_with_photo,
+        check=lambda scene, response: _equal(_ids(response), {scene.objects[PHOTO_ID]}),
+    ),
+    ("GET", f"{P}/{PARTICIPANT_ID}/ulcers/{ULCER_ID}/area-history"): RouteSpec(
+        "staff",
+        READ_PARTICIPANTS,
+        scope="participant",
+        prepare=_with_photo,
+        check=lambda scene, response: _equal(json_of(response)["ulcer"]["id"], scene.objects[ULCER_ID]),
+    ),
+    ("GET", f"/api/v1/photos/{PHOTO_ID}"): RouteSpec(
+        "patient_or_staff",
+        READ_PARTICIPANTS,
+        scope="participant",
+        prepare=_with_photo,
+        check=lambda scene, response: _equal(json_of(response)["id"], scene.objects[PHOTO_ID]),
+    ),
+    ("GET", f"/api/v1/photos/{PHOTO_ID}/image"): RouteSpec(
+        "patient_or_staff",
+        READ_PARTICIPANTS,
+        scope="participant",
+        prepare=_with_photo,
+        check=lambda scene, response: _equal(response.mimetype, "image/jpeg"),
+    ),
+    ("POST", f"/api/v1/photos/{PHOTO_ID}/review"): RouteSpec(
+        "staff",
+        MANAGE_PARTICIPANTS,
+        scope="participant",
+        success=201,
+        prepare=_with_photo,
+        body=lambda scene: {"decision": "reject", "reject_reason": "other", "note": "matrix"},
+        check=lambda scene, response: _equal(json_of(response)["review_status"], "rejected"),
+    ),
+    ("GET", "/api/v1/review/photos"): RouteSpec(
+        "staff",
+        READ_PARTICIPANTS,
+        scope="list",
+        prepare=_with_photo,
+        check=lambda scene, response: _check_object_listed(scene, response, PHOTO_ID),
+    ),
+    ("GET", "/api/v1/calibration-marker.png"): RouteSpec(
+        "any_signed_in", check=lambda scene, response: _equal(response.mimetype, "image/png")
+    ),
+    ("GET", "/api/v1/calibration-marker.pdf"): RouteSpec(
+        "any_signed_in", check=lambda scene, response: _equal(response.mimetype, "application/pdf")
+    ),
 }
 
 
@@ -509,6 +661,8 @@ def expected_status(spec: RouteSpec, actor: ActorSpec) -> int:
         return 401
     if spec.access == "any_signed_in":
         return spec.success
+    if spec.access == "patient_or_staff" and actor.kind == "patient":
+        return spec.success if actor.owns_target else 404
     if spec.access == "patient":
         if actor.kind != "patient":
             return 403
@@ -541,7 +695,7 @@ def assert_error_envelope(response: TestResponse, status: int) -> None:
 
 
 def _short(rule: str) -> str:
-    for placeholder in (SCORE_ID, WALK_ID, REPORT_ID, FLAG_ID):
+    for placeholder in OBJECT_PLACEHOLDERS:
         rule = rule.replace(placeholder, "<" + placeholder.split(":")[1])
     return rule.replace(PARTICIPANT_ID, "<id>")
 
@@ -553,12 +707,16 @@ def call(
     body: dict[str, Any] | None,
     headers: dict[str, str],
     participant_id: int | None = None,
+    multipart: bool = False,
 ) -> TestResponse:
     url = rule.replace(PARTICIPANT_ID, str(participant_id)) if PARTICIPANT_ID in rule else rule
     for placeholder, object_id in scene.objects.items():
         url = url.replace(placeholder, str(object_id))
     kwargs: dict[str, Any] = {"headers": headers}
-    if body is not None:
+    if body is not None and multipart:
+        boundary, data = encode_multipart(MultiDict(body))
+        kwargs.update(data=data, content_type=f"multipart/form-data; boundary={boundary}")
+    elif body is not None:
         kwargs["json"] = body
     return scene.make.client.open(url, method=method, **kwargs)
 
@@ -614,7 +772,7 @@ def test_route_as_actor(make: Factory, method: str, rule: str, actor: ActorSpec)
     participant_id = scene.target.id if PARTICIPANT_ID in rule else None
     audit_before = audit_count(scene) if scene.has_target else None
 
-    response = call(scene, method, rule, body, headers, participant_id)
+    response = call(scene, method, rule, body, headers, participant_id, spec.multipart)
 
     expected = expected_status(spec, actor)
     assert response.status_code == expected, response.json
@@ -645,7 +803,7 @@ def test_unknown_participant_id_is_404_even_for_admin(make: Factory, method: str
     body = spec.body(scene)
     # No row has these ids: each test's database starts empty.
     scene.objects = {placeholder: object_id + 10_000 for placeholder, object_id in scene.objects.items()}
-    response = call(scene, method, rule, body, headers, scene.target.id + 10_000)
+    response = call(scene, method, rule, body, headers, scene.target.id + 10_000, spec.multipart)
     assert response.status_code == 404, response.json
     assert_error_envelope(response, 404)
 
@@ -662,7 +820,7 @@ SIGNED_IN_ROUTES = [
 def test_authentication_comes_before_validation(make: Factory, method: str, rule: str, headers: dict[str, str]) -> None:
     """An unsigned caller learns nothing about a route's arguments: 401, never 422."""
     url = rule
-    for placeholder in (PARTICIPANT_ID, SCORE_ID, WALK_ID, REPORT_ID, FLAG_ID):
+    for placeholder in (PARTICIPANT_ID, *OBJECT_PLACEHOLDERS):
         url = url.replace(placeholder, "1")
     body = None if method == "GET" else {"unexpected": "field"}
     query = "?status=no-such-status" if method == "GET" else ""

@@ -174,8 +174,8 @@ def test_the_job_runs_from_the_command_line(
     first = runner.invoke(args=["jobs", "run", "missed-diaries"])
     second = runner.invoke(args=["jobs", "run", "missed-diaries"])
 
-    assert (first.exit_code, first.output) == (0, "missed-diaries: 1 new\n")
-    assert (second.exit_code, second.output) == (0, "missed-diaries: 0 new\n")
+    assert (first.exit_code, first.output) == (0, "missed-diaries: 1 new flags\n")
+    assert (second.exit_code, second.output) == (0, "missed-diaries: 0 new flags\n")
     flags = client.get(FLAGS, query_string={"kind": "missed_diary"}, headers=make.staff_headers(nurse)).json
     assert [(f["participant_id"], f["detail"]) for f in flags] == [
         # Nothing since enrolment on 1 March: the gap started then.

@@ -11,6 +11,8 @@ import pytest
 import time_machine
 
 from tests.diary.helpers import TASKS, Patient, tehran
+from tests.factories import Factory
+from tests.ulcers.helpers import OWN_ULCERS, synthetic, ulcer_body, upload
 
 
 def diary(tasks: dict[str, Any]) -> list[tuple[str, str, str]]:
@@ -62,6 +64,31 @@ def test_days_before_enrolment_are_not_tasks(enrol: Callable[..., Patient]) -> N
     patient = enrol(enrolled_at=datetime(2026, 3, 5, 5, 0, tzinfo=UTC))  # 08:30 today in Tehran
 
     assert diary(patient.get(TASKS)) == [("2026-03-05", "due", "2026-03-06T10:00:00+03:30")]
+
+
+# --- ulcer photos ----------------------------------------------------------------------
+
+
+def test_each_open_ulcer_needs_a_photo_per_study_week(patient: Patient, make: Factory) -> None:
+    assert [t for t in patient.get(TASKS)["tasks"] if t["task"] == "ulcer_photo"] == []  # no ulcer yet
+    heel = patient.client.post(OWN_ULCERS, json=ulcer_body(label="heel"), headers=patient.headers).json
+    toe = patient.client.post(OWN_ULCERS, json=ulcer_body(label="toe"), headers=patient.headers).json
+
+    photos = [t for t in patient.get(TASKS)["tasks"] if t["task"] == "ulcer_photo"]
+    assert [(t["ulcer_id"], t["label"], t["status"], t["date"]) for t in photos] == [
+        (heel["id"], "heel", "due", "2026-03-01"),
+        (toe["id"], "toe", "due", "2026-03-01"),
+    ]
+    assert photos[0]["closes_at"] == "2026-03-08T00:00:00+03:30"
+
+    data, _ = synthetic(3)
+    assert upload(patient.client, patient.headers, heel["id"], data).status_code == 201
+    nurse = make.staff_headers(make.staff("nurse", sites=("TEH-01",)))
+    closure = f"/api/v1/participants/{patient.id}/ulcers/{toe['id']}/closures"
+    assert patient.client.post(closure, json={"observed_on": "2026-03-04"}, headers=nurse).status_code == 201
+
+    photos = [t for t in patient.get(TASKS)["tasks"] if t["task"] == "ulcer_photo"]
+    assert [(t["label"], t["status"]) for t in photos] == [("heel", "done")]  # a healed ulcer needs none
 
 
 # --- the walk test ---------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""Ulcers, their photos (upload, stripped storage, area analysis) and nurse review."""

@@ -1,0 +1,235 @@
+"""Ulcers and their photos: the patient's upload, the nurse's review queue, the marker."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, current_app
+from flask.views import MethodView
+
+from backend.auth import policy
+from backend.auth.access import current_actor
+from backend.core.blueprint import Blueprint, upload_limit
+from backend.core.pagination import paginate_query
+from backend.core.timeutil import utcnow
+from backend.db import get_session
+from backend.studies.service import current_protocol
+from backend.ulcers import intake, marker_sheet, service
+from backend.ulcers.models import Ulcer, UlcerPhoto
+from backend.ulcers.schemas import (
+    AreaHistorySchema,
+    ImageArgsSchema,
+    MarkerArgsSchema,
+    PhotoSchema,
+    PhotoUploadSchema,
+    ReviewSchema,
+    UlcerClosureSchema,
+    UlcerCreateSchema,
+    UlcerSchema,
+)
+from backend.ulcers.storage import PhotoStore
+
+blp = Blueprint("ulcers", __name__, url_prefix="/api/v1", description="Ulcers, photos, area estimates and review")
+
+BINARY = {"type": "string", "format": "binary"}
+# The multipart body may carry a few form fields besides the photo itself.
+UPLOAD_BODY_LIMIT = intake.MAX_BYTES + 256 * 1024
+
+
+def photo_store() -> PhotoStore:
+    store: PhotoStore = current_app.extensions["limbtrack_photo_store"]
+    return store
+
+
+def _created(result: tuple[Any, bool]) -> Any:
+    item, created = result
+    return item if created else (item, 200)
+
+
+@blp.route("/me/ulcers")
+class OwnUlcers(MethodView):
+    @blp.auth(patient=True)
+    @blp.response(200, UlcerSchema(many=True))
+    def get(self) -> list[Ulcer]:
+        """List your ulcers."""
+        actor = current_actor()
+        assert actor.participant_id is not None
+        return list(get_session().scalars(service.ulcers_query(get_session(), actor, actor.participant_id, utcnow())))
+
+    @blp.auth(patient=True)
+    @blp.arguments(UlcerCreateSchema)
+    @blp.response(201, UlcerSchema)
+    @blp.alt_response(200, schema=UlcerSchema, description="A replay of an earlier create (same client_uuid)")
+    def post(self, data: dict[str, Any]) -> Any:
+        """Register an ulcer to photograph."""
+        actor = current_actor()
+        assert actor.participant_id is not None
+        return _created(service.create_ulcer(get_session(), actor, actor.participant_id, data, utcnow()))
+
+
+@blp.route("/me/ulcers/<id:ulcer_id>/photos")
+class OwnUlcerPhotos(MethodView):
+    @blp.auth(patient=True)
+    @blp.response(200, PhotoSchema(many=True))
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.paginate()
+    def get(self, ulcer_id: int, pagination_parameters: Any) -> list[UlcerPhoto]:
+        """List the photos of one of your ulcers, newest first."""
+        actor = current_actor()
+        assert actor.participant_id is not None
+        query = service.photos_query(get_session(), actor, actor.participant_id, ulcer_id, utcnow())
+        return paginate_query(get_session(), query, pagination_parameters)
+
+    @blp.auth(patient=True)
+    @upload_limit(UPLOAD_BODY_LIMIT)
+    @blp.arguments(PhotoUploadSchema, location="files")
+    @blp.response(201, PhotoSchema)
+    @blp.alt_response(200, schema=PhotoSchema, description="A replay of an earlier upload (same client_uuid)")
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(413, response="REQUEST_ENTITY_TOO_LARGE")
+    def post(self, data: dict[str, Any], ulcer_id: int) -> Any:
+        """Upload a photo of one of your ulcers, with the calibration marker beside it.
+
+        The photo is stored without any metadata and measured at once; the area is
+        provisional until a nurse reviews it.
+        """
+        upload = data.pop("image")
+        image_bytes = upload.stream.read(intake.MAX_BYTES + 1)
+        result = service.record_photo(
+            get_session(), photo_store(), current_actor(), ulcer_id, data, image_bytes, utcnow()
+        )
+        return _created(result)
+
+
+@blp.route("/participants/<id:participant_id>/ulcers")
+class ParticipantUlcers(MethodView):
+    @blp.auth(policy.READ_PARTICIPANTS)
+    @blp.response(200, UlcerSchema(many=True))
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, participant_id: int) -> list[Ulcer]:
+        """List a participant's ulcers."""
+        return list(
+            get_session().scalars(service.ulcers_query(get_session(), current_actor(), participant_id, utcnow()))
+        )
+
+    @blp.auth(policy.MANAGE_PARTICIPANTS)
+    @blp.arguments(UlcerCreateSchema)
+    @blp.response(201, UlcerSchema)
+    @blp.alt_response(200, schema=UlcerSchema, description="A replay of an earlier create (same client_uuid)")
+    @blp.alt_response(404, response="NOT_FOUND")
+    def post(self, data: dict[str, Any], participant_id: int) -> Any:
+        """Register an ulcer of a participant."""
+        return _created(service.create_ulcer(get_session(), current_actor(), participant_id, data, utcnow()))
+
+
+@blp.route("/participants/<id:participant_id>/ulcers/<id:ulcer_id>/closures")
+class UlcerClosures(MethodView):
+    @blp.auth(policy.MANAGE_PARTICIPANTS)
+    @blp.arguments(UlcerClosureSchema)
+    @blp.response(201, UlcerSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    def post(self, data: dict[str, Any], participant_id: int, ulcer_id: int) -> Ulcer:
+        """Record that an ulcer was healed (complete epithelialisation, area 0) on a date (audited).
+
+        A second closure at least two weeks later confirms the healing.
+        """
+        return service.record_closure(get_session(), current_actor(), participant_id, ulcer_id, data, utcnow())
+
+
+@blp.route("/participants/<id:participant_id>/ulcers/<id:ulcer_id>/photos")
+class ParticipantUlcerPhotos(MethodView):
+    @blp.auth(policy.READ_PARTICIPANTS)
+    @blp.response(200, PhotoSchema(many=True))
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.paginate()
+    def get(self, participant_id: int, ulcer_id: int, pagination_parameters: Any) -> list[UlcerPhoto]:
+        """List the photos of a participant's ulcer, newest first."""
+        query = service.photos_query(get_session(), current_actor(), participant_id, ulcer_id, utcnow())
+        return paginate_query(get_session(), query, pagination_parameters)
+
+
+@blp.route("/participants/<id:participant_id>/ulcers/<id:ulcer_id>/area-history")
+class UlcerAreaHistory(MethodView):
+    @blp.auth(policy.READ_PARTICIPANTS)
+    @blp.response(200, AreaHistorySchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, participant_id: int, ulcer_id: int) -> dict[str, Any]:
+        """Show an ulcer's areas by date, with percent change from the first reviewed measurement."""
+        return service.area_history(get_session(), current_actor(), participant_id, ulcer_id, utcnow())
+
+
+@blp.route("/photos/<id:photo_id>")
+class PhotoById(MethodView):
+    @blp.auth()
+    @blp.response(200, PhotoSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, photo_id: int) -> UlcerPhoto:
+        """Show a photo's analysis (every algorithm version) and review."""
+        return service.read_photo(get_session(), current_actor(), photo_id, utcnow())
+
+
+@blp.route("/photos/<id:photo_id>/image")
+class PhotoImage(MethodView):
+    @blp.auth()
+    @blp.arguments(ImageArgsSchema, location="query")
+    @blp.response(
+        200, BINARY, content_type="image/jpeg", description="The stripped image (JPEG, or PNG if sent as PNG)"
+    )
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, args: dict[str, Any], photo_id: int) -> Response:
+        """Download a photo as stored (no metadata), optionally with the outline drawn on it."""
+        image = service.photo_image(get_session(), photo_store(), current_actor(), photo_id, args["outline"], utcnow())
+        return Response(image.data, mimetype=image.media_type)
+
+
+@blp.route("/photos/<id:photo_id>/review")
+class PhotoReviewView(MethodView):
+    @blp.auth(policy.MANAGE_PARTICIPANTS)
+    @blp.arguments(ReviewSchema)
+    @blp.response(201, PhotoSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    def post(self, data: dict[str, Any], photo_id: int) -> UlcerPhoto:
+        """Accept, correct (send the outline) or reject (send the reason) a photo's estimate."""
+        return service.review_photo(get_session(), current_actor(), photo_id, data, utcnow())
+
+
+@blp.route("/review/photos")
+class ReviewQueue(MethodView):
+    @blp.auth(policy.READ_PARTICIPANTS)
+    @blp.response(200, PhotoSchema(many=True))
+    @blp.paginate()
+    def get(self, pagination_parameters: Any) -> list[UlcerPhoto]:
+        """List your sites' unreviewed photos, oldest first."""
+        return paginate_query(get_session(), service.review_queue(current_actor()), pagination_parameters)
+
+
+def _marker() -> tuple[float, float, tuple[int, int, int]]:
+    actor = current_actor()
+    assert actor.study_id is not None
+    marker = current_protocol(get_session(), actor.study_id).document["marker"]
+    red, green, blue = marker["color_srgb"]
+    return float(marker["side_mm"]), float(marker["margin_mm"]), (red, green, blue)
+
+
+@blp.route("/calibration-marker.png")
+class CalibrationMarkerPng(MethodView):
+    @blp.auth()
+    @blp.arguments(MarkerArgsSchema, location="query")
+    @blp.response(200, BINARY, content_type="image/png", description="The marker sheet at exact size for `dpi`")
+    def get(self, args: dict[str, Any]) -> Response:
+        """Download the study's calibration marker to print at 100 % (PNG with its resolution)."""
+        side, margin, color = _marker()
+        return Response(marker_sheet.marker_png(side, margin, color, args["dpi"]), mimetype="image/png")
+
+
+@blp.route("/calibration-marker.pdf")
+class CalibrationMarkerPdf(MethodView):
+    @blp.auth()
+    @blp.arguments(MarkerArgsSchema, location="query")
+    @blp.response(200, BINARY, content_type="application/pdf", description="The marker sheet as a PDF page")
+    def get(self, args: dict[str, Any]) -> Response:
+        """Download the study's calibration marker as a PDF to print at 100 %."""
+        side, margin, color = _marker()
+        return Response(marker_sheet.marker_pdf(side, margin, color, args["dpi"]), mimetype="application/pdf")

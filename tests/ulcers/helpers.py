@@ -1,0 +1,74 @@
+"""Instants, request bodies and real image files shared by the ulcer and photo tests."""
+
+from __future__ import annotations
+
+import io
+import uuid
+from datetime import UTC, date, datetime
+from functools import cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask.testing import FlaskClient
+from PIL import Image
+from werkzeug.datastructures import FileStorage, MultiDict
+from werkzeug.test import TestResponse, encode_multipart
+
+from bench.ulcer_synth import SynthPhoto, render, to_jpeg_bytes
+
+OWN_ULCERS = "/api/v1/me/ulcers"
+REVIEW_QUEUE = "/api/v1/review/photos"
+
+# A Monday, 12:30 in Tehran (UTC+03:30 all year): local date 2026-03-02.
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+T0_TEHRAN = "2026-03-02T12:30:00+03:30"
+# Day 0 a week later, so T0's local date is study day -7.
+DAY0 = date(2026, 3, 9)
+SIZE = (1200, 900)
+
+
+def ulcer_body(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "client_uuid": str(uuid.uuid4()),
+        "label": "A",
+        "leg": "right",
+        "location": "heel",
+        "first_seen_on": "2026-02-20",
+    }
+    body.update(overrides)
+    return body
+
+
+@cache
+def synthetic(seed: int, with_marker: bool = True) -> tuple[bytes, SynthPhoto]:
+    """A rendered ulcer photo (JPEG bytes) with its exact ground truth."""
+    photo = render(seed, size=SIZE, with_marker=with_marker)
+    return to_jpeg_bytes(photo), photo
+
+
+def png_bytes(image: Image.Image, **params: Any) -> bytes:
+    out = io.BytesIO()
+    image.save(out, "PNG", **params)
+    return out.getvalue()
+
+
+def upload(
+    client: FlaskClient,
+    headers: dict[str, str],
+    ulcer_id: int,
+    data: bytes,
+    filename: str = "photo.jpg",
+    **fields: Any,
+) -> TestResponse:
+    now_in_tehran = datetime.now(UTC).astimezone(ZoneInfo("Asia/Tehran")).isoformat()  # the frozen clock
+    form: dict[str, Any] = {"client_uuid": str(uuid.uuid4()), "recorded_at": now_in_tehran}
+    form.update({k: str(v) for k, v in fields.items()})
+    form["image"] = FileStorage(io.BytesIO(data), filename=filename)
+    return post_multipart(client, f"{OWN_ULCERS}/{ulcer_id}/photos", form, headers)
+
+
+def post_multipart(client: FlaskClient, url: str, form: dict[str, Any], headers: dict[str, str]) -> TestResponse:
+    """POST a multipart body encoded in memory (the test client would spool a large one to a
+    temporary file that nobody closes when the app refuses the body unread)."""
+    boundary, body = encode_multipart(MultiDict(form))
+    return client.post(url, data=body, headers=headers, content_type=f"multipart/form-data; boundary={boundary}")
