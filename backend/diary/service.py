@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
+from uuid import UUID
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from backend.audit.service import record_audit, snapshot
 from backend.auth.policy import participant_in_scope
-from backend.core import entries
+from backend.core import entries, idempotency
 from backend.core.actor import Actor
 from backend.core.timeutil import local_date, local_time
 from backend.diary.models import PainScore
@@ -25,6 +26,7 @@ PAIN_RISE_POINTS = 3
 PAIN_RISE_MIN_DAYS = 3
 PATIENT_CORRECTION_WINDOW = timedelta(hours=24)
 MISSED_DAYS_IN_A_ROW = 3
+WEEK = timedelta(days=7)  # the pain-rise flag compares a score with the week before
 
 
 def diary_date_for(
@@ -60,9 +62,14 @@ def record_pain_score(session: Session, actor: Actor, data: dict[str, Any], now:
     """
     assert actor.participant_id is not None
     participant = participant_in_scope(session, actor, actor.participant_id)
-    existing, fingerprint = entries.find_replay(session, PainScore, participant.id, data)
-    if existing is not None:
-        return existing, False
+    fingerprint = idempotency.fingerprint(data)
+    # The day the score is for, if it is accepted (diary_date_for checks it below).
+    day = data.get("diary_date") or local_date(data["recorded_at"], participant.timezone)
+    nearby = _nearby_scores(session, participant.id, data["client_uuid"], day)
+    replayed = next((row for row in nearby if row.client_uuid == data["client_uuid"]), None)
+    if replayed is not None:
+        idempotency.replay(replayed, fingerprint)
+        return session.get_one(PainScore, replayed.id), False
     entries.require_active(participant)
     when = entries.time_entry(participant, data["recorded_at"], now)
     day = diary_date_for(
@@ -78,42 +85,92 @@ def record_pain_score(session: Session, actor: Actor, data: dict[str, Any], now:
         diary_date=day,
     )
     score.study_day = entries.study_day(participant, day)
-    _place_version(session, score, now)
+    current = next((row for row in nearby if row.diary_date == day and row.superseded_at is None), None)
+    _place_version(session, score, current, now)
     record_audit(
         session, actor, "pain_score.create", score, after=snapshot(score), participant_id=participant.id, now=now
     )
-    _flag(session, participant, score, now)
+    week = [row.score for row in nearby if row.superseded_at is None and row.diary_date < day]
+    _flag(session, participant, score, now, week)
     session.commit()
     return score, True
 
 
-def _current(session: Session, participant_id: int, day: date) -> PainScore | None:
-    return session.scalar(
-        select(PainScore).where(
-            PainScore.participant_id == participant_id, PainScore.diary_date == day, PainScore.superseded_at.is_(None)
-        )
-    )
+class _Nearby(Protocol):
+    id: int
+    client_uuid: UUID
+    request_fingerprint: str
+    diary_date: date
+    recorded_at: datetime
+    superseded_at: datetime | None
+    score: int
 
 
-def _place_version(session: Session, score: PainScore, now: datetime) -> None:
-    """Make `score` the current version of its day, or file it behind a later one."""
-    current = _current(session, score.participant_id, score.diary_date)
+_NEARBY = select(
+    PainScore.id,
+    PainScore.client_uuid,
+    PainScore.request_fingerprint,
+    PainScore.diary_date,
+    PainScore.recorded_at,
+    PainScore.superseded_at,
+    PainScore.score,
+).where(
+    PainScore.participant_id == bindparam("participant_id"),
+    or_(
+        PainScore.client_uuid == bindparam("client_uuid"),
+        and_(
+            PainScore.superseded_at.is_(None),
+            PainScore.diary_date.between(bindparam("week_start"), bindparam("day")),
+        ),
+    ),
+)
+
+
+def _nearby_scores(session: Session, participant_id: int, client_uuid: UUID, day: date) -> list[_Nearby]:
+    """In one read, what a new score is checked against: an earlier create with the same
+    client_uuid (a replay), the day's current score, and the current scores of the week
+    before (the pain-rise flag). Three queries before; the statement is built once."""
+    params = {"participant_id": participant_id, "client_uuid": client_uuid, "week_start": day - WEEK, "day": day}
+    return list(session.execute(_NEARBY, params))
+
+
+def _place_version(session: Session, score: PainScore, current: _Nearby | None, now: datetime) -> None:
+    """Make `score` the current version of its day, or file it behind a later `current`.
+
+    The earlier current version is updated by id, without loading it as an object."""
     if current is not None and current.recorded_at > score.recorded_at:
         score.superseded_at = now
-        session.add(score)
-        session.flush()
         score.superseded_by_id = current.id
+        session.add(score)
         return
     if current is not None:
-        current.superseded_at = now
-        session.flush()  # free the day's "current" slot before the new row takes it
+        # Free the day's "current" slot (a partial unique index) before the new row takes it.
+        session.execute(_SUPERSEDE, {"version_id": current.id, "now": now})
     session.add(score)
     session.flush()
     if current is not None:
-        current.superseded_by_id = score.id
+        session.execute(_LINK_SUCCESSOR, {"version_id": current.id, "successor_id": score.id})
 
 
-def _flag(session: Session, participant: Participant, score: PainScore, now: datetime) -> None:
+_SUPERSEDE = (
+    update(PainScore)
+    .where(PainScore.id == bindparam("version_id"))
+    .values(superseded_at=bindparam("now"))
+    .execution_options(synchronize_session=False)
+)
+_LINK_SUCCESSOR = (
+    update(PainScore)
+    .where(PainScore.id == bindparam("version_id"))
+    .values(superseded_by_id=bindparam("successor_id"))
+    .execution_options(synchronize_session=False)
+)
+
+
+def _flag(
+    session: Session, participant: Participant, score: PainScore, now: datetime, week: list[int] | None = None
+) -> None:
+    """Raise the late-entry and pain-rise flags a new version calls for. `week`: the current
+    scores of the 7 days before, when the caller has read them already."""
     if score.late_entry:
         raise_flag(
             session,
@@ -126,13 +183,18 @@ def _flag(session: Session, participant: Participant, score: PainScore, now: dat
         )
     if not score.is_current or score.score < PAIN_RISE_POINTS:
         return  # scores are >= 0, so a rise of PAIN_RISE_POINTS over their mean needs at least that score
-    week = select(PainScore.score).where(
-        PainScore.participant_id == participant.id,
-        PainScore.superseded_at.is_(None),
-        PainScore.diary_date >= score.diary_date - timedelta(days=7),
-        PainScore.diary_date < score.diary_date,
-    )
-    previous = list(session.scalars(week))
+    if week is None:
+        week = list(
+            session.scalars(
+                select(PainScore.score).where(
+                    PainScore.participant_id == participant.id,
+                    PainScore.superseded_at.is_(None),
+                    PainScore.diary_date >= score.diary_date - WEEK,
+                    PainScore.diary_date < score.diary_date,
+                )
+            )
+        )
+    previous = week
     if len(previous) < PAIN_RISE_MIN_DAYS:
         return
     mean = sum(previous) / len(previous)
