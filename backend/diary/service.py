@@ -142,7 +142,8 @@ def _nearby_scores(session: Session, participant_id: int, client_uuid: UUID, day
     """In one read, what a new score is checked against: an earlier create with the same
     client_uuid (a replay), the day's current score, and the current scores of the week
     before (the pain-rise flag). This took three queries."""
-    params = {"participant_id": participant_id, "client_uuid": client_uuid, "week_start": day - WEEK, "day": day}
+    week_start = day - WEEK if day > date.min + WEEK else date.min  # a year-1 date is refused later, not here
+    params = {"participant_id": participant_id, "client_uuid": client_uuid, "week_start": week_start, "day": day}
     return list(session.execute(_NEARBY, params))
 
 

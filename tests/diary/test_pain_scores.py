@@ -165,6 +165,14 @@ def test_an_entry_from_the_future_is_refused(patient: Patient, db: Session) -> N
     assert count(db, PainScore) == 0
 
 
+def test_a_phone_clock_in_year_one_is_refused_not_a_crash(patient: Patient, db: Session) -> None:
+    # Found by schemathesis: the week before 4 January of year 1 is not a date.
+    response = patient.post_score(0, "0001-01-04T06:06:07+00:09")
+
+    assert response.status_code == 422 and "recorded_at" in field_errors(response)
+    assert count(db, PainScore) == 0
+
+
 def test_a_phone_clock_a_few_minutes_ahead_is_tolerated(patient: Patient) -> None:
     response = patient.post_score(4, NOW + timedelta(minutes=4))
 
