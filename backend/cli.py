@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import secrets
 import stat
@@ -30,6 +31,7 @@ from backend.staff.models import StaffRole, StaffUser
 from backend.staff.service import create_staff, disable_staff
 from backend.studies.protocol import DEMO_PROTOCOL_PATH, ProtocolError, read_protocol_file
 from backend.studies.service import find_study, load_protocol
+from backend.ulcers import intake
 from backend.ulcers.service import reanalyse_photos
 
 db_cli = AppGroup("db", help="The operational database.")
@@ -217,6 +219,7 @@ def photos_reanalyse(everything: bool, since: datetime | None) -> None:
         result = reanalyse_photos(
             session,
             current_app.extensions["limbtrack_photo_store"],
+            Actor.system("flask photos reanalyse"),
             utcnow(),
             since=since.replace(tzinfo=UTC) if since else None,
         )
@@ -261,10 +264,15 @@ def ulcer_measure(paths: tuple[Path, ...], seed: tuple[float, float] | None, sid
     failed = 0
     for file in _image_files(paths):
         try:
-            analysis = imaging.measure_file(file, seed=seed, marker=imaging.MarkerSpec(side_mm=side_mm))
-        except ValueError as exc:  # unreadable image, or the seed outside it
+            # The upload path: the same checks and clean pixels, then the same estimator.
+            clean = intake.clean_image(file.read_bytes())
+            analysis = imaging.measure_file(
+                io.BytesIO(clean.data), seed=seed, marker=imaging.MarkerSpec(side_mm=side_mm)
+            )
+        except (DomainError, ValueError) as exc:  # not an image we accept, or the seed outside it
             failed += 1
-            row: dict[str, Any] = {"file": str(file), "status": "error", "error": str(exc)}
+            message = exc.message if isinstance(exc, DomainError) else str(exc)
+            row: dict[str, Any] = {"file": str(file), "status": "error", "error": message}
         else:
             row = {"file": str(file), **analysis.to_dict()}
             row.pop("homography")

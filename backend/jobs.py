@@ -53,7 +53,7 @@ JOBS = (
     Job(
         "orphan-photos",
         _orphan_photos,
-        "40 3 * * *",
+        "40 * * * *",
         "Delete photo files that no photo record uses (an upload killed before its commit).",
         "files removed",
     ),

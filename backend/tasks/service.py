@@ -17,7 +17,7 @@ from backend.diary.models import PainScore
 from backend.diary.service import diary_dates, last_closed_diary_day, mean_pain
 from backend.participants.models import Participant, ParticipantStatus
 from backend.studies.service import ProtocolSettings, current_protocol
-from backend.ulcers.models import Ulcer, UlcerPhoto
+from backend.ulcers.models import ReviewStatus, Ulcer, UlcerPhoto
 from backend.walks.models import WalkTest
 
 
@@ -133,7 +133,9 @@ def _photo_tasks(
     photographed = set(
         session.scalars(
             select(UlcerPhoto.ulcer_id).where(
-                UlcerPhoto.participant_id == participant.id, UlcerPhoto.local_date.between(week_start, week_end)
+                UlcerPhoto.participant_id == participant.id,
+                UlcerPhoto.local_date.between(week_start, week_end),
+                UlcerPhoto.review_status != ReviewStatus.REJECTED,  # a blurred photo has to be taken again
             )
         )
     )

@@ -14,7 +14,7 @@ import warnings
 from dataclasses import dataclass
 
 import pillow_heif
-from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, UnidentifiedImageError
 
 from backend.errors import DomainError, ValidationFailed
 
@@ -79,28 +79,55 @@ def clean_image(data: bytes) -> CleanImage:
             image.load()
         except (OSError, ValueError, SyntaxError, EOFError) as exc:
             raise _image_error("The image file is truncated or damaged; take or send the photo again.") from exc
-        upright = _srgb(ImageOps.exif_transpose(image))
+        warnings.simplefilter("ignore", UserWarning)  # Pillow's "Corrupt EXIF data": handled below
+        upright = _srgb(_upright(image))
     return _encode(upright, data, received_format)
 
 
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def _upright(image: Image.Image) -> Image.Image:
+    """Apply the EXIF orientation. Only the one tag is read (ImageOps.exif_transpose
+    rewrites the whole EXIF block and fails on the damaged ones phones produce); the
+    rest of the EXIF is dropped anyway. An unreadable orientation counts as upright."""
+    try:
+        orientation = int(image.getexif().get(0x0112, 1))
+    except Exception:  # any damage in the EXIF block
+        orientation = 1
+    method = _TRANSPOSE.get(orientation)
+    return image.transpose(method) if method is not None else image
+
+
 def _srgb(image: Image.Image) -> Image.Image:
-    """RGB pixels in sRGB: convert from an embedded profile, then drop it; flatten alpha on white."""
+    """RGB pixels in sRGB: convert from an embedded profile (from the image's own mode, so a
+    CMYK or grey profile applies too), then drop it; flatten transparency onto white."""
     icc = image.info.get("icc_profile")
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+    has_alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
+    if icc and image.mode in ("RGB", "RGBA", "CMYK", "L"):
+        try:
+            source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            mode = "RGBA" if image.mode == "RGBA" else "RGB"
+            converted = ImageCms.profileToProfile(image, source, ImageCms.createProfile("sRGB"), outputMode=mode)
+            if converted is not None:
+                image = converted
+        except (ImageCms.PyCMSError, OSError, ValueError):
+            pass  # an unusable profile: keep the pixels as they are
+    if has_alpha:
         rgba = image.convert("RGBA")
         flat = Image.new("RGB", rgba.size, (255, 255, 255))
         flat.paste(rgba, mask=rgba.getchannel("A"))
         image = flat
     else:
         image = image.convert("RGB")
-    if icc:
-        try:
-            source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-            converted = ImageCms.profileToProfile(image, source, ImageCms.createProfile("sRGB"), outputMode="RGB")
-            if converted is not None:
-                image = converted
-        except (ImageCms.PyCMSError, OSError, ValueError):
-            pass  # an unusable profile: keep the pixels as they are
     image.info.clear()
     return image
 

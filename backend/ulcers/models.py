@@ -97,6 +97,10 @@ class UlcerPhoto(PatientEntryMixin, Base):
     seed_x: Mapped[float | None]
     seed_y: Mapped[float | None]
     patient_outline: Mapped[list[list[float]] | None] = mapped_column(JSON)
+    # The marker the protocol printed when the photo was taken: a reanalysis years later
+    # measures against this one, not against whatever the protocol says by then.
+    marker_side_mm: Mapped[float]
+    marker_color_srgb: Mapped[list[int]] = mapped_column(JSON)
     review_status: Mapped[ReviewStatus] = mapped_column(
         str_enum(ReviewStatus, "review_status"), default=ReviewStatus.PENDING, index=True
     )

@@ -1,9 +1,10 @@
 """Ulcers, photo upload, analysis, nurse review and the per-ulcer area history.
 
 A photo is visible (201) only after both its file and its row are stored: the file is
-written first (content-addressed, renamed into place), the row committed second, and a
-failed commit removes a file this request created. `sweep_orphan_photos` removes what a
-killed process may still leave behind.
+written first (content-addressed, renamed into place), the row committed second. A file
+whose commit failed is not deleted by the request: another upload of the same image may
+be about to commit a row for it. The hourly `sweep_orphan_photos` job deletes files that
+no row uses and that nobody wrote or reused for an hour.
 """
 
 from __future__ import annotations
@@ -62,6 +63,8 @@ def create_ulcer(
     )
     if existing is not None:
         return idempotency.replay(existing, fingerprint), False
+    if actor.kind == "participant":
+        entries.require_active(participant)
     if data["first_seen_on"] > local_date(now, participant.timezone):
         raise entries.field_error("first_seen_on", "This date is in the future.")
     label_taken = session.scalar(
@@ -81,10 +84,16 @@ def create_ulcer(
         created_by_type=actor.kind,
         created_by_id=actor.id,
     )
-    session.add(ulcer)
-    session.flush()
-    record_audit(session, actor, "ulcer.create", ulcer, after=snapshot(ulcer), participant_id=participant.id, now=now)
-    session.commit()
+    try:
+        session.add(ulcer)
+        session.flush()
+        record_audit(
+            session, actor, "ulcer.create", ulcer, after=snapshot(ulcer), participant_id=participant.id, now=now
+        )
+        session.commit()
+    except IntegrityError:
+        session.rollback()  # a concurrent create took the client_uuid or the label: answer as it would
+        return create_ulcer(session, actor, participant_id, data, now)
     return ulcer, True
 
 
@@ -130,7 +139,11 @@ def record_closure(
     ulcer.closures.append(closure)
     if ulcer.healed_on is None or observed_on < ulcer.healed_on:
         ulcer.healed_on = observed_on
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        raise Conflict(f"Closure on {observed_on.isoformat()} is already recorded.") from None
     record_audit(
         session,
         actor,
@@ -171,7 +184,7 @@ def record_photo(
     if len(image_bytes) > intake.MAX_BYTES:  # before hashing or decoding anything
         raise intake.PayloadTooLarge(f"The photo is larger than {intake.MAX_BYTES} bytes (20 MB).")
     fields = {**data, "ulcer_id": ulcer.id, "image_sha256": intake.received_digest(image_bytes)}
-    existing, fingerprint = entries.find_replay(session, UlcerPhoto, participant.id, fields)
+    existing, fingerprint = _find_photo_replay(session, participant.id, fields)
     if existing is not None:
         return existing, False
     entries.require_active(participant)
@@ -183,7 +196,7 @@ def record_photo(
         _check_polygon(patient_outline, clean.width, clean.height, "multipart")
     spec = marker_spec(session, participant.study_id)
     key = f"{clean.sha256}.{clean.extension}"
-    created_file = store.put(key, clean.data)
+    store.put(key, clean.data)
     try:
         photo = UlcerPhoto(
             **entries.provenance(actor, participant, when, data, fingerprint, now),
@@ -198,8 +211,10 @@ def record_photo(
             seed_x=seed[0] if seed else None,
             seed_y=seed[1] if seed else None,
             patient_outline=patient_outline,
+            marker_side_mm=spec.side_mm,
+            marker_color_srgb=list(spec.color_srgb),
         )
-        analysis = _analyse(clean.image, seed, patient_outline, spec, now)
+        analysis = _analyse(clean.data, seed, patient_outline, spec, now)
         if analysis is not None:
             photo.analyses.append(analysis)
         session.add(photo)
@@ -220,23 +235,23 @@ def record_photo(
         session.commit()
     except IntegrityError:
         session.rollback()
-        _forget_file(session, store, key, created_file)
         # Two uploads of one client_uuid raced: the other one won; answer as a replay.
-        existing, _ = entries.find_replay(session, UlcerPhoto, participant.id, fields)
+        existing, _ = _find_photo_replay(session, participant.id, fields)
         if existing is None:
             raise
         return existing, False
     except BaseException:
         session.rollback()
-        _forget_file(session, store, key, created_file)
         raise
     return photo, True
 
 
-def _forget_file(session: Session, store: PhotoStore, key: str, created: bool) -> None:
-    """Remove a file this request wrote, unless a committed photo uses the same image."""
-    if created and session.scalar(select(UlcerPhoto.id).where(UlcerPhoto.storage_key == key).limit(1)) is None:
-        store.delete(key)
+def _find_photo_replay(session: Session, participant_id: int, fields: dict[str, Any]) -> tuple[UlcerPhoto | None, str]:
+    """find_replay, with a mismatch reported where a multipart request's fields are."""
+    try:
+        return entries.find_replay(session, UlcerPhoto, participant_id, fields)
+    except ValidationFailed as exc:
+        raise ValidationFailed(exc.message, errors={"files": (exc.errors or {}).get("json", {})}) from None
 
 
 def _seed(data: dict[str, Any], width: int, height: int) -> tuple[float, float] | None:
@@ -273,25 +288,40 @@ def _check_polygon(points: list[list[float]], width: int, height: int, body: str
 
 
 def _self_intersects(points: list[list[float]]) -> bool:
+    """True if any two edges cross or touch, other than neighbours at their shared vertex
+    (and neighbours that fold back along each other count: a spike has no area)."""
     n = len(points)
-    segments = [(points[i], points[(i + 1) % n]) for i in range(n)]
 
     def orient(a: list[float], b: list[float], c: list[float]) -> float:
         return (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])
 
+    def on_segment(a: list[float], b: list[float], c: list[float]) -> bool:
+        return min(a[0], b[0]) <= c[0] <= max(a[0], b[0]) and min(a[1], b[1]) <= c[1] <= max(a[1], b[1])
+
+    def touch(a: list[float], b: list[float], c: list[float], d: list[float]) -> bool:
+        d1, d2, d3, d4 = orient(a, b, c), orient(a, b, d), orient(c, d, a), orient(c, d, b)
+        if ((d1 > 0 and d2 < 0) or (d1 < 0 and d2 > 0)) and ((d3 > 0 and d4 < 0) or (d3 < 0 and d4 > 0)):
+            return True
+        return (
+            (d1 == 0 and on_segment(a, b, c))
+            or (d2 == 0 and on_segment(a, b, d))
+            or (d3 == 0 and on_segment(c, d, a))
+            or (d4 == 0 and on_segment(c, d, b))
+        )
+
     for i in range(n):
-        a, b = segments[i]
+        a, b = points[i], points[(i + 1) % n]
+        following = points[(i + 2) % n]
+        # Neighbours share b; they fold back on each other if collinear and pointing back.
+        if (
+            orient(a, b, following) == 0
+            and (b[0] - a[0]) * (following[0] - b[0]) + (b[1] - a[1]) * (following[1] - b[1]) < 0
+        ):
+            return True
         for j in range(i + 2, n):
             if i == 0 and j == n - 1:
                 continue  # neighbours through the closing edge
-            c, d = segments[j]
-            if max(a[0], b[0]) < min(c[0], d[0]) or max(c[0], d[0]) < min(a[0], b[0]):
-                continue
-            if max(a[1], b[1]) < min(c[1], d[1]) or max(c[1], d[1]) < min(a[1], b[1]):
-                continue
-            d1, d2 = orient(a, b, c), orient(a, b, d)
-            d3, d4 = orient(c, d, a), orient(c, d, b)
-            if ((d1 > 0) != (d2 > 0)) and ((d3 > 0) != (d4 > 0)) and d1 and d2 and d3 and d4:
+            if touch(a, b, points[j], points[(j + 1) % n]):
                 return True
     return False
 
@@ -301,16 +331,17 @@ def _as_points(points: list[list[float]] | None) -> list[imaging.Point] | None:
 
 
 def _analyse(
-    image: Image.Image,
+    stored: bytes,
     seed: imaging.Point | None,
     outline: list[list[float]] | None,
     spec: imaging.MarkerSpec,
     now: datetime,
 ) -> PhotoAnalysis | None:
     """The estimator's result as a row; a crash of the estimator never loses the photo
-    (it is logged, and `flask photos reanalyse` fills the gap)."""
+    (it is logged, and `flask photos reanalyse` fills the gap). It measures the stored
+    file, as a reanalysis and `flask ulcer measure` do, so all three agree."""
     try:
-        result = imaging.measure_image(image, seed=seed, outline=_as_points(outline), marker=spec)
+        result = imaging.measure_file(io.BytesIO(stored), seed=seed, outline=_as_points(outline), marker=spec)
     except Exception:
         log.exception("ulcer area estimation failed (algorithm %s)", imaging.ALGORITHM_VERSION)
         return None
@@ -456,12 +487,17 @@ def review_photo(session: Session, actor: Actor, photo_id: int, data: dict[str, 
         _check_polygon(outline, photo.width, photo.height, "json")
         points = _as_points(outline)
         assert points is not None
+        _check_on_skin_plane(points, analysis)
         review.outline = outline
         review.area_px = imaging.polygon_area_px(points)
         review.area_mm2 = imaging.polygon_area_mm2(points, analysis.homography)
         photo.review_status = ReviewStatus.CORRECTED
-    session.add(review)
-    session.flush()
+    try:
+        session.add(review)
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        raise Conflict(f"Photo {photo_id} was reviewed by someone else a moment ago.") from None
     record_audit(
         session,
         actor,
@@ -474,6 +510,21 @@ def review_photo(session: Session, actor: Actor, photo_id: int, data: dict[str, 
     )
     session.commit()
     return photo
+
+
+def _check_on_skin_plane(points: list[imaging.Point], analysis: PhotoAnalysis) -> None:
+    """Refuse an outline the homography cannot measure: a point on or beyond the skin
+    plane's horizon (possible in a strongly tilted photo) has no place in millimetres."""
+    assert analysis.homography is not None and analysis.marker_corners
+    (g, h, i) = analysis.homography[2]
+
+    def w(x: float, y: float) -> float:
+        return g * x + h * y + i
+
+    side = 1.0 if w(*analysis.marker_corners[0]) > 0 else -1.0
+    if any(side * w(x, y) <= 1e-9 for x, y in points):
+        message = "Part of this outline lies beyond the skin plane seen in the photo; it cannot be measured."
+        raise ValidationFailed(message, errors={"json": {"outline": [message]}})
 
 
 def _check_decision_fields(data: dict[str, Any]) -> None:
@@ -555,11 +606,12 @@ class ReanalysisResult:
 
 
 def reanalyse_photos(
-    session: Session, store: PhotoStore, now: datetime, *, since: datetime | None = None
+    session: Session, store: PhotoStore, actor: Actor, now: datetime, *, since: datetime | None = None
 ) -> ReanalysisResult:
     """Run the current algorithm version on every photo (or those received since a time)
-    that lacks its result. Older versions' results stay. One commit per photo, so an
-    interrupted run loses nothing and the next one carries on."""
+    that lacks its result, against the marker the photo was taken with. Older versions'
+    results stay. One commit (and audit event) per photo, so an interrupted run loses
+    nothing and the next one carries on."""
     query = select(UlcerPhoto.id).order_by(UlcerPhoto.id)
     if since is not None:
         query = query.where(UlcerPhoto.received_at >= since)
@@ -570,32 +622,42 @@ def reanalyse_photos(
         if any(a.algorithm_version == imaging.ALGORITHM_VERSION for a in photo.analyses):
             skipped += 1
             continue
-        participant = session.get(Participant, photo.participant_id)
-        assert participant is not None
         seed = (photo.seed_x, photo.seed_y) if photo.seed_x is not None and photo.seed_y is not None else None
+        red, green, blue = photo.marker_color_srgb
         try:
             result = imaging.measure_file(
                 store.path(photo.storage_key),
                 seed=seed,
                 outline=_as_points(photo.patient_outline),
-                marker=marker_spec(session, participant.study_id),
+                marker=imaging.MarkerSpec(side_mm=photo.marker_side_mm, color_srgb=(red, green, blue)),
             )
         except Exception:
             log.exception("reanalysis of photo %s failed", photo.id)
             failed += 1
             continue
-        photo.analyses.append(analysis_row(result, now))
+        analysis = analysis_row(result, now)
+        photo.analyses.append(analysis)
+        session.flush()
+        record_audit(
+            session,
+            actor,
+            "photo_analysis.create",
+            analysis,
+            after=snapshot(analysis),
+            participant_id=photo.participant_id,
+            now=now,
+        )
         session.commit()
         analysed += 1
     return ReanalysisResult(analysed, skipped, failed)
 
 
 def sweep_orphan_photos(session: Session, store: PhotoStore, older_than: timedelta = ORPHAN_GRACE) -> int:
-    """Delete stored files that no photo row uses (a process killed between the file write
-    and the commit). Young files are left alone: their upload may still be committing."""
+    """Delete stored files that no photo row uses (an upload whose commit failed, or a
+    process killed in between). A file written or reused within `older_than` is left
+    alone: its upload may still be committing (the store checks its age again last)."""
     removed = 0
     for key in store.keys_older_than(older_than.total_seconds()):
         if session.scalar(select(UlcerPhoto.id).where(UlcerPhoto.storage_key == key).limit(1)) is None:
-            store.delete(key)
-            removed += 1
+            removed += store.delete_if_older(key, older_than.total_seconds())
     return removed

@@ -18,16 +18,17 @@ _KEY = re.compile(r"^[0-9a-f]{64}\.(jpg|png)$")
 
 
 class PhotoStore(Protocol):
-    def put(self, key: str, data: bytes) -> bool:
-        """Store `data` under `key`; True if this call created it (it was not there)."""
+    def put(self, key: str, data: bytes) -> None:
+        """Store `data` under `key` (a no-op but for its age if it is there already)."""
 
     def get(self, key: str) -> bytes: ...
 
     def path(self, key: str) -> Path: ...
 
-    def delete(self, key: str) -> None: ...
-
     def keys_older_than(self, seconds: float) -> Iterator[str]: ...
+
+    def delete_if_older(self, key: str, seconds: float) -> bool:
+        """Delete `key` unless it was written or reused within `seconds`; True if deleted."""
 
 
 class FilesystemPhotoStore:
@@ -42,10 +43,13 @@ class FilesystemPhotoStore:
             raise ValueError(f"not a photo key: {key!r}")
         return self.root / key[:2] / key[2:4] / key
 
-    def put(self, key: str, data: bytes) -> bool:
+    def put(self, key: str, data: bytes) -> None:
         target = self.path(key)
         if target.exists():
-            return False
+            # The same image again: mark it young, so the orphan sweep leaves it to the
+            # upload that is about to commit a row for it.
+            os.utime(target)
+            return
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".upload-")
         try:
@@ -57,13 +61,19 @@ class FilesystemPhotoStore:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        return True
 
     def get(self, key: str) -> bytes:
         return self.path(key).read_bytes()
 
-    def delete(self, key: str) -> None:
-        self.path(key).unlink(missing_ok=True)
+    def delete_if_older(self, key: str, seconds: float) -> bool:
+        target = self.path(key)
+        try:
+            if target.stat().st_mtime >= time.time() - seconds:
+                return False
+        except FileNotFoundError:
+            return False
+        target.unlink(missing_ok=True)
+        return True
 
     def keys_older_than(self, seconds: float) -> Iterator[str]:
         """Stored keys last modified more than `seconds` ago (temporary files included as

@@ -2,7 +2,7 @@
 
 Revision ID: 6354b9054963
 Revises: 0fef00b6f4f9
-Create Date: 2026-11-26 17:04:15.710395
+Create Date: 2026-11-26 18:19:11.816454
 """
 
 from __future__ import annotations
@@ -97,6 +97,8 @@ def upgrade() -> None:
         sa.Column("seed_x", sa.Double(), nullable=True),
         sa.Column("seed_y", sa.Double(), nullable=True),
         sa.Column("patient_outline", sa.JSON(), nullable=True),
+        sa.Column("marker_side_mm", sa.Double(), nullable=False),
+        sa.Column("marker_color_srgb", sa.JSON(), nullable=False),
         sa.Column(
             "review_status",
             sa.Enum(

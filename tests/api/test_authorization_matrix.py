@@ -539,6 +539,7 @@ ROUTES: dict[tuple[str, str], RouteSpec] = {
     ("POST", "/api/v1/me/ulcers"): RouteSpec(
         "patient",
         success=201,
+        prepare=_active_patients,
         body=_ulcer_body,
         check=lambda scene, response: _equal(json_of(response)["created_by_type"], "participant"),
     ),

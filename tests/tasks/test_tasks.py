@@ -82,13 +82,20 @@ def test_each_open_ulcer_needs_a_photo_per_study_week(patient: Patient, make: Fa
     assert photos[0]["closes_at"] == "2026-03-08T00:00:00+03:30"
 
     data, _ = synthetic(3)
-    assert upload(patient.client, patient.headers, heel["id"], data).status_code == 201
+    uploaded = upload(patient.client, patient.headers, heel["id"], data)
+    assert uploaded.status_code == 201
+    photo = uploaded.json
     nurse = make.staff_headers(make.staff("nurse", sites=("TEH-01",)))
     closure = f"/api/v1/participants/{patient.id}/ulcers/{toe['id']}/closures"
     assert patient.client.post(closure, json={"observed_on": "2026-03-04"}, headers=nurse).status_code == 201
 
     photos = [t for t in patient.get(TASKS)["tasks"] if t["task"] == "ulcer_photo"]
     assert [(t["label"], t["status"]) for t in photos] == [("heel", "done")]  # a healed ulcer needs none
+
+    review = {"decision": "reject", "reject_reason": "blurred"}
+    assert patient.client.post(f"/api/v1/photos/{photo['id']}/review", json=review, headers=nurse).status_code == 201
+    photos = [t for t in patient.get(TASKS)["tasks"] if t["task"] == "ulcer_photo"]
+    assert [(t["label"], t["status"]) for t in photos] == [("heel", "due")]  # a rejected photo is taken again
 
 
 # --- the walk test ---------------------------------------------------------------------

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend import imaging
+from backend.audit.models import AuditEvent
 from backend.ulcers.models import PhotoAnalysis
 from tests.factories import Factory
 from tests.ulcers.helpers import synthetic, upload
@@ -103,6 +104,8 @@ def test_reanalyse_adds_a_new_version_and_keeps_the_old(
         select(PhotoAnalysis.algorithm_version).where(PhotoAnalysis.photo_id == photo["id"]).order_by(PhotoAnalysis.id)
     ).all()
     assert versions[0] == photo["analysis"]["algorithm_version"] and len(versions) == 2
+    [event] = db.scalars(select(AuditEvent).where(AuditEvent.action == "photo_analysis.create")).all()
+    assert event.actor_type == "system" and event.participant_id == photo["participant_id"]
     shown = client.get(f"/api/v1/photos/{photo['id']}", headers=patient).json
     assert len(shown["analyses"]) == 2 and shown["analysis"] == shown["analyses"][-1]
     assert runner.invoke(args=["photos", "reanalyse"]).exit_code != 0  # --all or --since, on purpose

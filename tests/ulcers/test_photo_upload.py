@@ -9,11 +9,13 @@ import json
 import os
 import shutil
 import subprocess
+import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from PIL import Image, ImageCms, PngImagePlugin
 from sqlalchemy import func, select
@@ -76,7 +78,7 @@ def test_replay_returns_the_original_and_a_changed_replay_is_refused(
     other, _ = synthetic(4)
     changed = upload(client, patient, ulcer["id"], other, client_uuid=client_uuid)
     assert changed.status_code == 422
-    assert "client_uuid" in changed.json["errors"]["json"]
+    assert "client_uuid" in changed.json["errors"]["files"]
     assert photo_count(db) == 1 and len(stored_files(photo_dir)) == 1
 
 
@@ -254,7 +256,8 @@ def test_marker_cut_by_the_edge_gives_no_mm2(
     assert response.json["analysis"]["area_mm2"] is None
 
 
-def test_a_failure_after_the_file_write_leaves_no_record_and_no_file(
+def test_a_failure_after_the_file_write_leaves_no_record_and_the_sweep_removes_the_file(
+    app: Flask,
     client: FlaskClient,
     patient: dict[str, str],
     ulcer: dict[str, Any],
@@ -270,7 +273,40 @@ def test_a_failure_after_the_file_write_leaves_no_record_and_no_file(
     response = upload(client, patient, ulcer["id"], data)
     assert response.status_code == 500
     assert response.json["code"] == "internal_error"
-    assert photo_count(db) == 0 and stored_files(photo_dir) == []
+    assert photo_count(db) == 0
+    # The file stays until the sweep: another upload of the same image may be committing.
+    [orphan] = stored_files(photo_dir)
+    store = app.extensions["limbtrack_photo_store"]
+    assert service.sweep_orphan_photos(db, store) == 0  # young: left alone
+    two_hours_ago = time.time() - 7200
+    os.utime(orphan, (two_hours_ago, two_hours_ago))
+    assert service.sweep_orphan_photos(db, store) == 1
+    assert not orphan.exists()
+
+
+def test_an_upload_reusing_an_old_orphan_file_keeps_it(
+    app: Flask, client: FlaskClient, patient: dict[str, str], ulcer: dict[str, Any], db: Session, photo_dir: Path
+) -> None:
+    """A phone retries a photo whose first upload died after the file write: the file is
+    reused, made young again, so a sweep before the commit cannot take it away."""
+    data, _ = synthetic(3)
+    assert upload(client, patient, ulcer["id"], data).status_code == 201
+    [file] = stored_files(photo_dir)
+    two_hours_ago = time.time() - 7200
+    os.utime(file, (two_hours_ago, two_hours_ago))
+    assert upload(client, patient, ulcer["id"], data).status_code == 201  # a new client_uuid, same image
+    assert file.stat().st_mtime > two_hours_ago + 3600
+
+
+def test_damaged_exif_is_not_a_server_error(
+    client: FlaskClient, patient: dict[str, str], ulcer: dict[str, Any]
+) -> None:
+    # A real file whose EXIF block Pillow cannot rewrite (ImageOps.exif_transpose raised
+    # TypeError on it); its orientation tag (6) can still be read and is applied.
+    data = (Path(__file__).parent / "data" / "broken_exif.jpg").read_bytes()
+    response = upload(client, patient, ulcer["id"], data)
+    assert response.status_code == 201, response.json
+    assert (response.json["width"], response.json["height"]) == (80, 100)
 
 
 def test_uploads_only_to_own_ulcers(

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from backend.audit.models import AuditEvent
 from backend.participants.models import Participant
+from backend.ulcers.models import PhotoAnalysis
 from tests.factories import Factory
 from tests.ulcers.helpers import REVIEW_QUEUE, synthetic, upload
 
@@ -91,6 +92,7 @@ def test_review_input_is_checked(
         ({"decision": "correct", "outline": [[1, 1], [2, 2]]}, "outline"),
         ({"decision": "correct", "outline": [[0, 0], [5000, 0], [0, 10]]}, "outline"),
         ({"decision": "correct", "outline": [[0, 0], [100, 100], [100, 0], [0, 100]]}, "outline"),
+        ({"decision": "correct", "outline": [[0, 0], [10, 0], [5, 0], [5, 5]]}, "outline"),  # a folded spike
         ({"decision": "approve"}, "decision"),
     ]
     for body, field in cases:
@@ -98,6 +100,20 @@ def test_review_input_is_checked(
         assert response.status_code == 422, body
         assert field in response.json["errors"]["json"], (body, response.json)
     assert client.get(f"/api/v1/photos/{photo['id']}", headers=staff).json["review"] is None
+
+
+def test_a_correction_beyond_the_skin_plane_horizon_is_refused(
+    client: FlaskClient, db: Session, patient: dict[str, str], staff: dict[str, str], ulcer: dict[str, Any]
+) -> None:
+    photo = uploaded(client, patient, ulcer)
+    # Make this photo's plane strongly tilted: its horizon (w = 0) is the line x = 600.
+    analysis = db.scalars(select(PhotoAnalysis).where(PhotoAnalysis.photo_id == photo["id"])).one()
+    analysis.homography = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [-1 / 600, 0.0, 1.0]]
+    analysis.marker_corners = [[100.0, 100.0], [150.0, 100.0], [150.0, 150.0], [100.0, 150.0]]
+    db.commit()
+    beyond = [[500.0, 100.0], [700.0, 100.0], [700.0, 200.0], [500.0, 200.0]]
+    response = client.post(review_url(photo["id"]), json={"decision": "correct", "outline": beyond}, headers=staff)
+    assert response.status_code == 422 and "outline" in response.json["errors"]["json"]
 
 
 def test_a_photo_without_marker_can_only_be_rejected(

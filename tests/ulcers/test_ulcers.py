@@ -36,6 +36,18 @@ def test_label_is_unique_per_participant(client: FlaskClient, patient: dict[str,
     assert "label" in response.json["errors"]["json"]
 
 
+def test_only_an_active_participant_registers_ulcers_from_the_app(
+    client: FlaskClient, make: Factory, clock: object
+) -> None:
+    screening = make.participant()  # activated phone, not enrolled yet
+    response = client.post(OWN_ULCERS, json=ulcer_body(), headers=make.patient_headers(screening))
+    assert response.status_code == 422
+    assert response.json["code"] == "validation_failed" and "not active" in str(response.json["errors"])
+    nurse = make.staff_headers(make.staff("nurse", sites=("TEH-01",)))
+    by_staff = client.post(f"/api/v1/participants/{screening.id}/ulcers", json=ulcer_body(), headers=nurse)
+    assert by_staff.status_code == 201  # staff may record an ulcer seen at screening
+
+
 def test_bad_ulcer_input_names_the_field(client: FlaskClient, patient: dict[str, str]) -> None:
     cases = {
         "location": ulcer_body(location="elbow"),
