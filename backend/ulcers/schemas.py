@@ -141,6 +141,12 @@ class ReviewSchema(BaseSchema):
         metadata={"description": "Required to correct: the outline in upright image pixels"},
     )
     note = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=1000))
+    algorithm_version = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=32),
+        metadata={"description": "The estimate's version the reviewer saw; a newer one in between is a 409"},
+    )
 
 
 class ReviewResultSchema(ReviewSchema):

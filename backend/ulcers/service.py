@@ -455,6 +455,10 @@ def review_photo(session: Session, actor: Actor, photo_id: int, data: dict[str, 
     if photo.review is not None:
         raise Conflict(f"Photo {photo_id} was already reviewed ({photo.review_status.value}).")
     analysis = photo.analysis
+    seen = data.get("algorithm_version")
+    if seen is not None and (analysis is None or analysis.algorithm_version != seen):
+        current = analysis.algorithm_version if analysis else "none"
+        raise Conflict(f"The estimate changed since you opened the photo (now version {current}); look again.")
     decision: ReviewDecision = data["decision"]
     review = PhotoReview(
         photo=photo,

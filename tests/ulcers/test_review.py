@@ -68,6 +68,17 @@ def test_accept_makes_the_estimate_a_measurement(
     assert event.reason == "good photo"
 
 
+def test_accepting_an_estimate_that_changed_meanwhile_is_a_conflict(
+    client: FlaskClient, patient: dict[str, str], staff: dict[str, str], ulcer: dict[str, Any]
+) -> None:
+    photo = uploaded(client, patient, ulcer)
+    url = review_url(photo["id"])
+    stale = client.post(url, json={"decision": "accept", "algorithm_version": "0.9.0"}, headers=staff)
+    assert stale.status_code == 409 and "changed" in stale.json["message"]
+    seen = photo["analysis"]["algorithm_version"]
+    assert client.post(url, json={"decision": "accept", "algorithm_version": seen}, headers=staff).status_code == 201
+
+
 def test_correction_is_measured_through_the_photo_homography(
     client: FlaskClient, patient: dict[str, str], staff: dict[str, str], ulcer: dict[str, Any]
 ) -> None:
