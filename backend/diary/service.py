@@ -8,6 +8,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from sqlalchemy import Select, and_, bindparam, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from backend.audit.service import record_audit, snapshot
@@ -61,6 +62,17 @@ def record_pain_score(session: Session, actor: Actor, data: dict[str, Any], now:
     The latest recorded score of a day is current; the others stay as superseded
     versions (an older one arriving late from an offline phone is stored superseded).
     """
+    try:
+        return _record_pain_score(session, actor, data, now)
+    except IntegrityError:
+        # Another request of this patient committed between our read and our write (the
+        # same client_uuid sent twice, or a second score of the day: the day's "current"
+        # slot is unique). Read again: this one is then a replay, or files after that one.
+        session.rollback()
+        return _record_pain_score(session, actor, data, now)
+
+
+def _record_pain_score(session: Session, actor: Actor, data: dict[str, Any], now: datetime) -> tuple[PainScore, bool]:
     assert actor.participant_id is not None
     participant = participant_in_scope(session, actor, actor.participant_id)
     fingerprint = idempotency.fingerprint(data)

@@ -6,11 +6,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 import time_machine
 from flask.testing import FlaskClient
 
+from backend.diary import service as diary_service
 from backend.staff.models import StaffUser
 from tests.diary.helpers import Patient, field_errors, participant_url, tehran
 from tests.factories import Factory
@@ -37,6 +39,29 @@ def test_the_later_of_two_scores_of_a_day_is_current(patient: Patient) -> None:
     assert versions[first["id"]]["score"] == 3  # superseded, never overwritten
     assert versions[second["id"]]["is_current"] is True
     assert versions[second["id"]]["superseded_by_id"] is None
+
+
+def test_a_score_racing_another_of_the_same_day_is_filed_after_it(
+    patient: Patient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two requests read the day before either writes: the second INSERT meets the day's
+    unique "current" slot. It reads again and supersedes the first instead of a 500."""
+    first = patient.post_score(3, tehran("2026-03-05", "19:00")).json
+    real_read = diary_service._nearby_scores
+    reads: list[int] = []
+
+    def read_before_the_other_committed(*args: Any) -> Any:
+        reads.append(1)
+        return [] if len(reads) == 1 else real_read(*args)
+
+    monkeypatch.setattr(diary_service, "_nearby_scores", read_before_the_other_committed)
+    second = patient.post_score(5, tehran("2026-03-05", "20:00"))
+
+    assert second.status_code == 201, second.json
+    assert len(reads) == 2
+    versions = {s["id"]: s for s in patient.scores(include_superseded="true")}
+    assert versions[first["id"]]["superseded_by_id"] == second.json["id"]
+    assert [s["score"] for s in patient.scores()] == [5]
 
 
 def test_an_older_entry_arriving_late_is_filed_behind_the_current_one(patient: Patient) -> None:
