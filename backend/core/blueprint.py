@@ -45,6 +45,13 @@ class Parser(FlaskParser):
         return self._makeproxy(CombinedMultiDict([req.files, req.form]), schema)
 
 
+def created_or_replay(result: tuple[Any, bool]) -> Any:
+    """A view's answer to an idempotent create: 201 with the new record, or 200 with the
+    original when the request was a replay (same client_uuid)."""
+    record, created = result
+    return record if created else (record, 200)
+
+
 def upload_limit(max_bytes: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Raise this view's request size limit (the app's default is small) before the body
     is parsed; werkzeug answers a larger body with 413 without reading it."""

@@ -8,7 +8,7 @@ from flask.views import MethodView
 
 from backend.auth import policy
 from backend.auth.access import current_actor
-from backend.core.blueprint import Blueprint
+from backend.core.blueprint import Blueprint, created_or_replay
 from backend.core.pagination import paginate_query
 from backend.core.timeutil import utcnow
 from backend.db import get_session
@@ -30,11 +30,6 @@ PAIN_SCORE_CREATE = PainScoreCreateSchema()
 REPLAY = {"schema": PainScoreSchema, "description": "A replay of an earlier create (same client_uuid)"}
 
 
-def _created(result: tuple[PainScore, bool]) -> Any:
-    score, created = result
-    return score if created else (score, 200)
-
-
 @blp.route("/me/pain-scores")
 class OwnPainScores(MethodView):
     @blp.auth(patient=True)
@@ -54,7 +49,7 @@ class OwnPainScores(MethodView):
     @blp.alt_response(200, **REPLAY)
     def post(self, data: dict[str, Any]) -> Any:
         """Record today's rest pain (or yesterday's, within the morning grace time)."""
-        return _created(service.record_pain_score(get_session(), current_actor(), data, utcnow()))
+        return created_or_replay(service.record_pain_score(get_session(), current_actor(), data, utcnow()))
 
 
 @blp.route("/me/pain-scores/<id:score_id>/corrections")
@@ -69,7 +64,7 @@ class OwnPainScoreCorrections(MethodView):
         """Correct your own score within 24 hours (a new version; the original stays)."""
         actor = current_actor()
         assert actor.participant_id is not None
-        return _created(
+        return created_or_replay(
             service.correct_pain_score(get_session(), actor, actor.participant_id, score_id, data, utcnow())
         )
 
@@ -97,6 +92,6 @@ class ParticipantPainScoreCorrections(MethodView):
     @blp.alt_response(409, response="CONFLICT")
     def post(self, data: dict[str, Any], participant_id: int, score_id: int) -> Any:
         """Correct a participant's score, with a reason (a new version; the original stays)."""
-        return _created(
+        return created_or_replay(
             service.correct_pain_score(get_session(), current_actor(), participant_id, score_id, data, utcnow())
         )

@@ -9,7 +9,7 @@ from flask.views import MethodView
 
 from backend.auth import policy
 from backend.auth.access import current_actor
-from backend.core.blueprint import Blueprint, upload_limit
+from backend.core.blueprint import Blueprint, created_or_replay, upload_limit
 from backend.core.pagination import paginate_query
 from backend.core.timeutil import utcnow
 from backend.db import get_session
@@ -41,11 +41,6 @@ def photo_store() -> PhotoStore:
     return store
 
 
-def _created(result: tuple[Any, bool]) -> Any:
-    item, created = result
-    return item if created else (item, 200)
-
-
 @blp.route("/me/ulcers")
 class OwnUlcers(MethodView):
     @blp.auth(patient=True)
@@ -64,7 +59,7 @@ class OwnUlcers(MethodView):
         """Register an ulcer to photograph."""
         actor = current_actor()
         assert actor.participant_id is not None
-        return _created(service.create_ulcer(get_session(), actor, actor.participant_id, data, utcnow()))
+        return created_or_replay(service.create_ulcer(get_session(), actor, actor.participant_id, data, utcnow()))
 
 
 @blp.route("/me/ulcers/<id:ulcer_id>/photos")
@@ -98,7 +93,7 @@ class OwnUlcerPhotos(MethodView):
         result = service.record_photo(
             get_session(), photo_store(), current_actor(), ulcer_id, data, image_bytes, utcnow()
         )
-        return _created(result)
+        return created_or_replay(result)
 
 
 @blp.route("/participants/<id:participant_id>/ulcers")
@@ -119,7 +114,7 @@ class ParticipantUlcers(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def post(self, data: dict[str, Any], participant_id: int) -> Any:
         """Register an ulcer of a participant."""
-        return _created(service.create_ulcer(get_session(), current_actor(), participant_id, data, utcnow()))
+        return created_or_replay(service.create_ulcer(get_session(), current_actor(), participant_id, data, utcnow()))
 
 
 @blp.route("/participants/<id:participant_id>/ulcers/<id:ulcer_id>/closures")
