@@ -102,6 +102,14 @@ def record_access(
     )
 
 
+def record_staff_read(session: Session, actor: Actor, resource: str, participant_id: int, now: datetime) -> None:
+    """Log and commit a staff member's read of one participant's records. A patient
+    reading their own is not an access to log."""
+    if actor.is_staff:
+        record_access(session, actor, resource, participant_id=participant_id, now=now)
+        session.commit()
+
+
 def participant_audit_query(session: Session, actor: Actor, participant_id: int, now: datetime) -> Select[Any]:
     """Audit events about one participant, oldest first; reading them is itself logged."""
     participant = participant_in_scope(session, actor, participant_id)

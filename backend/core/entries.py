@@ -11,7 +11,7 @@ from typing import Any, TypeVar, cast
 from sqlalchemy import Select, inspect, select
 from sqlalchemy.orm import Session
 
-from backend.audit.service import record_access, record_audit, snapshot
+from backend.audit.service import record_audit, record_staff_read, snapshot
 from backend.auth.policy import participant_in_scope
 from backend.core import idempotency
 from backend.core.actor import Actor
@@ -159,10 +159,8 @@ def entries_query(
     """A participant's entries of one kind within the actor's reach, current versions
     unless asked, between the `from`/`to` local dates. A staff read is logged."""
     participant = participant_in_scope(session, actor, participant_id)
-    if actor.is_staff:
-        resource = f"{model.__tablename__}s"  # type: ignore[attr-defined]  # pain_scores, walk_tests, ...
-        record_access(session, actor, resource, participant_id=participant.id, now=now)
-        session.commit()
+    resource = f"{model.__tablename__}s"  # type: ignore[attr-defined]  # pain_scores, walk_tests, ...
+    record_staff_read(session, actor, resource, participant.id, now)
     day = model.local_date if day_column is None else day_column
     query = select(model).where(model.participant_id == participant.id)
     if not filters.get("include_superseded"):

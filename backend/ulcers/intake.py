@@ -45,20 +45,18 @@ class CleanImage:
     extension: str
     width: int
     height: int
-    received_sha256: str
-    received_bytes: int
     received_format: str
-    image: Image.Image  # upright RGB pixels, for the estimator
 
 
-def received_digest(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+def require_size(data: bytes) -> None:
+    """The byte limit, checked before anything hashes or decodes the bytes."""
+    if len(data) > MAX_BYTES:
+        raise PayloadTooLarge(f"The photo is {len(data)} bytes; the limit is {MAX_BYTES} bytes (20 MB).")
 
 
 def clean_image(data: bytes) -> CleanImage:
     """Decode, check, orient upright and re-encode an uploaded photo; refuse what is unsafe."""
-    if len(data) > MAX_BYTES:
-        raise PayloadTooLarge(f"The photo is {len(data)} bytes; the limit is {MAX_BYTES} bytes (20 MB).")
+    require_size(data)
     if not data:
         raise _image_error("The image file is empty.")
     with warnings.catch_warnings():
@@ -81,7 +79,7 @@ def clean_image(data: bytes) -> CleanImage:
             raise _image_error("The image file is truncated or damaged; take or send the photo again.") from exc
         warnings.simplefilter("ignore", UserWarning)  # Pillow's "Corrupt EXIF data": handled below
         upright = _srgb(_upright(image))
-    return _encode(upright, data, received_format)
+    return _encode(upright, received_format)
 
 
 _TRANSPOSE = {
@@ -132,7 +130,7 @@ def _srgb(image: Image.Image) -> Image.Image:
     return image
 
 
-def _encode(image: Image.Image, received: bytes, received_format: str) -> CleanImage:
+def _encode(image: Image.Image, received_format: str) -> CleanImage:
     out = io.BytesIO()
     if received_format == "PNG":
         # Lossless in, lossless out; no text chunks, no profile.
@@ -149,8 +147,5 @@ def _encode(image: Image.Image, received: bytes, received_format: str) -> CleanI
         extension=extension,
         width=image.width,
         height=image.height,
-        received_sha256=received_digest(received),
-        received_bytes=len(received),
         received_format=received_format,
-        image=image,
     )

@@ -13,8 +13,7 @@ from backend.core.blueprint import Blueprint, created_or_replay, upload_limit
 from backend.core.pagination import paginate_query
 from backend.core.timeutil import utcnow
 from backend.db import get_session
-from backend.studies.service import current_protocol
-from backend.ulcers import intake, marker_sheet, service
+from backend.ulcers import intake, service
 from backend.ulcers.models import Ulcer, UlcerPhoto
 from backend.ulcers.schemas import (
     AreaHistorySchema,
@@ -200,12 +199,10 @@ class ReviewQueue(MethodView):
         return paginate_query(get_session(), service.review_queue(current_actor()), pagination_parameters)
 
 
-def _marker() -> tuple[float, float, tuple[int, int, int]]:
-    actor = current_actor()
-    assert actor.study_id is not None
-    marker = current_protocol(get_session(), actor.study_id).document["marker"]
-    red, green, blue = marker["color_srgb"]
-    return float(marker["side_mm"]), float(marker["margin_mm"]), (red, green, blue)
+def _study_id() -> int:
+    study_id = current_actor().study_id
+    assert study_id is not None  # every signed-in actor belongs to a study
+    return study_id
 
 
 @blp.route("/calibration-marker.png")
@@ -215,8 +212,8 @@ class CalibrationMarkerPng(MethodView):
     @blp.response(200, BINARY, content_type="image/png", description="The marker sheet at exact size for `dpi`")
     def get(self, args: dict[str, Any]) -> Response:
         """Download the study's calibration marker to print at 100 % (PNG with its resolution)."""
-        side, margin, color = _marker()
-        return Response(marker_sheet.marker_png(side, margin, color, args["dpi"]), mimetype="image/png")
+        sheet = service.printable_marker(get_session(), _study_id(), args["dpi"])
+        return Response(sheet, mimetype="image/png")
 
 
 @blp.route("/calibration-marker.pdf")
@@ -226,5 +223,5 @@ class CalibrationMarkerPdf(MethodView):
     @blp.response(200, BINARY, content_type="application/pdf", description="The marker sheet as a PDF page")
     def get(self, args: dict[str, Any]) -> Response:
         """Download the study's calibration marker as a PDF to print at 100 %."""
-        side, margin, color = _marker()
-        return Response(marker_sheet.marker_pdf(side, margin, color, args["dpi"]), mimetype="application/pdf")
+        sheet = service.printable_marker(get_session(), _study_id(), args["dpi"], pdf=True)
+        return Response(sheet, mimetype="application/pdf")

@@ -135,7 +135,7 @@ class ReviewSchema(BaseSchema):
         RejectReason, by_value=True, allow_none=True, metadata={"description": "Required to reject"}
     )
     outline = fields.List(
-        fields.List(StrictFloat(), validate=validate.Length(equal=2)),
+        _POINT,
         allow_none=True,
         validate=validate.Length(min=3, max=MAX_POINTS),
         metadata={"description": "Required to correct: the outline in upright image pixels"},

@@ -9,6 +9,7 @@ no row uses and that nobody wrote or reused for an hour.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from backend import imaging
-from backend.audit.service import record_access, record_audit, snapshot
+from backend.audit.service import record_audit, record_staff_read, snapshot
 from backend.auth.policy import participant_in_scope, scope_participants
 from backend.core import entries, idempotency
 from backend.core.actor import Actor
@@ -31,7 +32,7 @@ from backend.flags.models import FlagKind
 from backend.flags.service import raise_flag
 from backend.participants.models import Participant
 from backend.studies.service import current_protocol
-from backend.ulcers import intake
+from backend.ulcers import intake, marker_sheet
 from backend.ulcers.models import (
     PhotoAnalysis,
     PhotoReview,
@@ -100,9 +101,7 @@ def create_ulcer(
 def ulcers_query(session: Session, actor: Actor, participant_id: int, now: datetime) -> Select[Ulcer]:
     """A participant's ulcers in the order they were registered; a staff read is logged."""
     participant = participant_in_scope(session, actor, participant_id)
-    if actor.is_staff:
-        record_access(session, actor, "ulcers", participant_id=participant.id, now=now)
-        session.commit()
+    record_staff_read(session, actor, "ulcers", participant.id, now)
     return (
         select(Ulcer)
         .where(Ulcer.participant_id == participant.id)
@@ -169,6 +168,14 @@ def marker_spec(session: Session, study_id: int) -> imaging.MarkerSpec:
     return imaging.MarkerSpec(side_mm=float(marker["side_mm"]), color_srgb=(red, green, blue))
 
 
+def printable_marker(session: Session, study_id: int, dpi: int, *, pdf: bool = False) -> bytes:
+    """The study's marker sheet at exact size for `dpi`, as PNG (or a PDF page)."""
+    spec = marker_spec(session, study_id)
+    margin_mm = float(current_protocol(session, study_id).document["marker"]["margin_mm"])
+    render = marker_sheet.marker_pdf if pdf else marker_sheet.marker_png
+    return render(spec.side_mm, margin_mm, spec.color_srgb, dpi)
+
+
 def record_photo(
     session: Session,
     store: PhotoStore,
@@ -181,9 +188,9 @@ def record_photo(
     """Store a patient's ulcer photo, stripped, and its provisional analysis. Returns (photo, created)."""
     assert actor.participant_id is not None
     participant, ulcer = ulcer_in_scope(session, actor, actor.participant_id, ulcer_id)
-    if len(image_bytes) > intake.MAX_BYTES:  # before hashing or decoding anything
-        raise intake.PayloadTooLarge(f"The photo is larger than {intake.MAX_BYTES} bytes (20 MB).")
-    fields = {**data, "ulcer_id": ulcer.id, "image_sha256": intake.received_digest(image_bytes)}
+    intake.require_size(image_bytes)
+    received_sha256 = hashlib.sha256(image_bytes).hexdigest()
+    fields = {**data, "ulcer_id": ulcer.id, "image_sha256": received_sha256}
     existing, fingerprint = _find_photo_replay(session, participant.id, fields)
     if existing is not None:
         return existing, False
@@ -201,8 +208,8 @@ def record_photo(
         photo = UlcerPhoto(
             **entries.provenance(actor, participant, when, data, fingerprint, now),
             ulcer_id=ulcer.id,
-            received_sha256=clean.received_sha256,
-            received_bytes=clean.received_bytes,
+            received_sha256=received_sha256,
+            received_bytes=len(image_bytes),
             received_format=clean.received_format,
             storage_key=key,
             media_type=clean.media_type,
@@ -379,18 +386,14 @@ def photo_in_scope(session: Session, actor: Actor, photo_id: int) -> UlcerPhoto:
 def read_photo(session: Session, actor: Actor, photo_id: int, now: datetime) -> UlcerPhoto:
     """A photo with its analyses and review; a staff read is logged."""
     photo = photo_in_scope(session, actor, photo_id)
-    if actor.is_staff:
-        record_access(session, actor, "ulcer_photo", participant_id=photo.participant_id, now=now)
-        session.commit()
+    record_staff_read(session, actor, "ulcer_photo", photo.participant_id, now)
     return photo
 
 
 def photos_query(session: Session, actor: Actor, participant_id: int, ulcer_id: int, now: datetime) -> Select[Any]:
     """The photos of one ulcer, newest first; a staff read is logged."""
     participant, ulcer = ulcer_in_scope(session, actor, participant_id, ulcer_id)
-    if actor.is_staff:
-        record_access(session, actor, "ulcer_photos", participant_id=participant.id, now=now)
-        session.commit()
+    record_staff_read(session, actor, "ulcer_photos", participant.id, now)
     return (
         select(UlcerPhoto)
         .where(UlcerPhoto.ulcer_id == ulcer.id)
@@ -554,9 +557,7 @@ def area_history(session: Session, actor: Actor, participant_id: int, ulcer_id: 
     """Every area of one ulcer by date: reviewed measurements (with percent change from the
     first reviewed one), provisional estimates, and recorded closures (area 0)."""
     participant, ulcer = ulcer_in_scope(session, actor, participant_id, ulcer_id)
-    if actor.is_staff:
-        record_access(session, actor, "ulcer_area_history", participant_id=participant.id, now=now)
-        session.commit()
+    record_staff_read(session, actor, "ulcer_area_history", participant.id, now)
     photos = session.scalars(
         select(UlcerPhoto)
         .where(UlcerPhoto.ulcer_id == ulcer.id)
