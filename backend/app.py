@@ -19,6 +19,7 @@ from backend.flags.routes import blp as flags_blp
 from backend.health.routes import blp as health_blp
 from backend.mobile_sync.routes import blp as mobile_sync_blp
 from backend.participants.routes import blp as participants_blp
+from backend.reminders.routes import blp as reminders_blp
 from backend.symptoms.routes import blp as symptoms_blp
 from backend.tasks.routes import blp as tasks_blp
 from backend.ulcers.routes import blp as ulcers_blp
@@ -37,6 +38,7 @@ BLUEPRINTS = (
     mobile_sync_blp,
     flags_blp,
     ulcers_blp,
+    reminders_blp,
 )
 
 

@@ -27,6 +27,8 @@ from backend.errors import DomainError
 from backend.jobs import JOBS, JobContext
 from backend.participants.models import Participant
 from backend.participants.service import create_participant
+from backend.reminders.dispatch import dispatch
+from backend.reminders.senders import FcmSender, SenderConfigError, make_sender
 from backend.staff.models import StaffRole, StaffUser
 from backend.staff.service import create_staff, disable_staff
 from backend.studies.protocol import DEMO_PROTOCOL_PATH, ProtocolError, read_protocol_file
@@ -41,6 +43,7 @@ demo_cli = AppGroup("demo", help="The demo study for a laptop.")
 jobs_cli = AppGroup("jobs", help="Periodic jobs (run them from cron; see `flask jobs list`).")
 photos_cli = AppGroup("photos", help="Stored ulcer photos.")
 ulcer_cli = AppGroup("ulcer", help="Ulcer area measurement of photo files (no database needed).")
+reminders_cli = AppGroup("reminders", help="Push reminders.")
 
 
 def _config() -> Config:
@@ -208,6 +211,22 @@ def jobs_run(name: str) -> None:
     click.echo(f"{name}: {count} {job.counts}")
 
 
+@reminders_cli.command("dispatch")
+def reminders_dispatch() -> None:
+    """Send the reminders that are due (cron: every minute; safe on several machines)."""
+    try:
+        sender = make_sender(_config().firebase_credentials)
+        try:
+            with get_database().session_scope() as session:
+                report = dispatch(session, sender, utcnow())
+        finally:
+            if isinstance(sender, FcmSender):
+                sender.close()
+    except SenderConfigError as exc:
+        raise _fail(f"push is misconfigured, nothing more was sent: {exc}") from exc
+    click.echo(f"reminders ({sender.name} sender): {report}")
+
+
 @photos_cli.command("reanalyse")
 @click.option("--all", "everything", is_flag=True, help="Every photo without a result of this algorithm version")
 @click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]), help="Only photos received since this UTC date")
@@ -289,5 +308,5 @@ def ulcer_measure(paths: tuple[Path, ...], seed: tuple[float, float] | None, sid
 
 
 def init_app(app: Flask) -> None:
-    for group in (db_cli, protocol_cli, staff_cli, demo_cli, jobs_cli, photos_cli, ulcer_cli):
+    for group in (db_cli, protocol_cli, staff_cli, demo_cli, jobs_cli, photos_cli, ulcer_cli, reminders_cli):
         app.cli.add_command(group)

@@ -102,3 +102,6 @@ class Config:
             raise ConfigError("SECRET_KEY is the development default; set a random secret")
         if len(self.secret_key) < 32:
             raise ConfigError("SECRET_KEY is shorter than 32 characters")
+        if not self.firebase_credentials:
+            # Without it reminders would only be logged: patients would silently get none.
+            raise ConfigError("FIREBASE_CREDENTIALS is not set; production sends push reminders through FCM")

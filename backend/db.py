@@ -83,7 +83,22 @@ def _make_sqlite_transactional(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(_WRITER) else "BEGIN")
+
+
+_WRITER = "limbtrack_sqlite_writer"
+
+
+def begin_as_writer(session: Session) -> None:
+    """Start the session's next transaction holding SQLite's write lock.
+
+    SQLite cannot turn a reading transaction into a writing one once another connection
+    has written meanwhile: it fails at once with "database is locked" (the busy timeout
+    does not apply). A job that reads, then writes, while another copy of it runs takes
+    the lock up front and waits its turn instead. Other databases ignore the option.
+    """
+    if not session.in_transaction():
+        session.connection(execution_options={_WRITER: True})  # type: ignore[misc]  # our own option
 
 
 class Database:

@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from backend.diary.service import scan_missed_diaries
+from backend.reminders.service import retire_stale_devices
 from backend.ulcers.service import sweep_orphan_photos
 from backend.ulcers.storage import PhotoStore
 
@@ -42,6 +43,10 @@ def _orphan_photos(ctx: JobContext) -> int:
     return sweep_orphan_photos(ctx.session, ctx.photo_store)
 
 
+def _stale_devices(ctx: JobContext) -> int:
+    return retire_stale_devices(ctx.session, ctx.now)
+
+
 JOBS = (
     Job(
         "missed-diaries",
@@ -56,5 +61,12 @@ JOBS = (
         "40 * * * *",
         "Delete photo files that no photo record uses (an upload killed before its commit).",
         "files removed",
+    ),
+    Job(
+        "stale-devices",
+        _stale_devices,
+        "50 3 * * *",
+        "Retire push tokens not refreshed for 270 days.",
+        "devices retired",
     ),
 )

@@ -5,6 +5,7 @@ from backend.auth.models import ActivationCode, AuthSession, AuthThrottle, AuthT
 from backend.diary.models import PainScore
 from backend.flags.models import Flag
 from backend.participants.models import Device, Participant
+from backend.reminders.models import PushDelivery, PushDevice, Reminder, ReminderSettings
 from backend.staff.models import StaffUser, site_membership
 from backend.studies.models import Cohort, ProtocolVersion, Site, Study, Visit
 from backend.symptoms.models import SymptomReport
@@ -26,6 +27,10 @@ __all__ = [
     "PhotoAnalysis",
     "PhotoReview",
     "ProtocolVersion",
+    "PushDelivery",
+    "PushDevice",
+    "Reminder",
+    "ReminderSettings",
     "Site",
     "StaffUser",
     "Study",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, time
 from enum import Enum
 from typing import Any
 from uuid import UUID
@@ -17,11 +17,11 @@ from backend.core.timeutil import utcnow
 from backend.db import Base
 
 # Columns never copied into before/after snapshots.
-_SECRET_COLUMNS = {"password_hash", "code_hash", "token_hash", "request_fingerprint"}
+_SECRET_COLUMNS = {"password_hash", "code_hash", "token_hash", "request_fingerprint", "fcm_token"}
 
 
 def _jsonable(value: Any) -> Any:
-    if isinstance(value, datetime | date):
+    if isinstance(value, datetime | date | time):
         return value.isoformat()
     if isinstance(value, Enum):
         return value.value

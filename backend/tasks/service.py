@@ -89,7 +89,7 @@ def _walk_tasks(
     assessment = _scheduled(protocol, "six_minute_walk", day_number)
     if assessment is None:
         return []
-    week_start, week_end = _week(participant, today, day_number)
+    week_start, week_end = study_week(participant.day0_date, today)
     query = select(WalkTest.id).where(
         WalkTest.participant_id == participant.id,
         WalkTest.superseded_at.is_(None),
@@ -109,12 +109,14 @@ def _walk_tasks(
     ]
 
 
-def _week(participant: Participant, today: date, day_number: int | None) -> tuple[date, date]:
-    """The study week of today (weeks count from day 0; ISO weeks while day 0 is unknown)."""
-    if day_number is None or participant.day0_date is None:
-        start = today - timedelta(days=today.weekday())
-    else:
-        start = participant.day0_date + timedelta(days=(day_number // 7) * 7)
+def study_week(day0: date | None, day: date) -> tuple[date, date]:
+    """The study week of `day` (weeks count from day 0; ISO weeks while day 0 is unknown)."""
+    if day0 is None:
+        return _seven_days(day - timedelta(days=day.weekday()))
+    return _seven_days(day0 + timedelta(days=((day - day0).days // 7) * 7))
+
+
+def _seven_days(start: date) -> tuple[date, date]:
     return start, start + timedelta(days=6)
 
 
@@ -124,7 +126,7 @@ def _photo_tasks(
     """One photo a week of every ulcer that is not healed."""
     if _scheduled(protocol, "ulcer_photo", day_number) is None:
         return []
-    week_start, week_end = _week(participant, today, day_number)
+    week_start, week_end = study_week(participant.day0_date, today)
     ulcers = session.execute(
         select(Ulcer.id, Ulcer.label)
         .where(Ulcer.participant_id == participant.id, Ulcer.healed_on.is_(None))

@@ -42,6 +42,8 @@ from backend.flags.service import raise_flag
 from backend.imaging import ALGORITHM_VERSION
 from backend.participants.models import Participant
 from backend.participants.service import change_status
+from backend.reminders.schemas import DeviceRegisterSchema
+from backend.reminders.service import register_device
 from backend.staff.models import StaffRole
 from backend.staff.service import create_staff
 from backend.studies.protocol import DEMO_PROTOCOL_PATH, read_protocol_file
@@ -62,7 +64,8 @@ REPORT_ID = "<id:report_id>"
 FLAG_ID = "<id:flag_id>"
 ULCER_ID = "<id:ulcer_id>"
 PHOTO_ID = "<id:photo_id>"
-OBJECT_PLACEHOLDERS = (SCORE_ID, WALK_ID, REPORT_ID, FLAG_ID, ULCER_ID, PHOTO_ID)
+DEVICE_ID = "<id:device_id>"
+OBJECT_PLACEHOLDERS = (SCORE_ID, WALK_ID, REPORT_ID, FLAG_ID, ULCER_ID, PHOTO_ID, DEVICE_ID)
 TEHRAN = timezone(timedelta(hours=3, minutes=30))
 TARGET_SITE = "TEH-01"
 OTHER_SITE = "TEH-02"
@@ -244,6 +247,16 @@ def _with_photo(scene: Scene) -> None:
         scene.make.db, store, _target_actor(scene), scene.objects[ULCER_ID], data, _photo(), utcnow()
     )
     scene.objects[PHOTO_ID] = photo.id
+
+
+def _with_push_device(scene: Scene) -> None:
+    data = DeviceRegisterSchema().load(_device_body(scene))
+    device, _ = register_device(scene.make.db, _target_actor(scene), data, utcnow())
+    scene.objects[DEVICE_ID] = device.id
+
+
+def _device_body(scene: Scene) -> dict[str, Any]:
+    return {"fcm_token": f"fcm-{uuid.uuid4().hex}", "platform": "android", "app_version": "1.4.0", "locale": "fa-IR"}
 
 
 @cache
@@ -631,6 +644,40 @@ ROUTES: dict[tuple[str, str], RouteSpec] = {
     ),
     ("GET", "/api/v1/calibration-marker.pdf"): RouteSpec(
         "any_signed_in", check=lambda scene, response: _equal(response.mimetype, "application/pdf")
+    ),
+    # --- push devices and reminders ---
+    ("GET", "/api/v1/me/devices"): RouteSpec(
+        "patient", prepare=_with_push_device, check=lambda scene, response: _own_rows(scene, response, DEVICE_ID)
+    ),
+    ("POST", "/api/v1/me/devices"): RouteSpec(
+        "patient",
+        success=201,
+        body=_device_body,
+        check=lambda scene, response: _equal(json_of(response)["token_preview"][:4], "fcm-"),
+    ),
+    ("DELETE", f"/api/v1/me/devices/{DEVICE_ID}"): RouteSpec(
+        "patient", scope="own_object", success=204, prepare=_with_push_device
+    ),
+    ("GET", "/api/v1/me/reminder-settings"): RouteSpec(
+        "patient", check=lambda scene, response: _equal(json_of(response)["diary_time"], "20:00")
+    ),
+    ("PUT", "/api/v1/me/reminder-settings"): RouteSpec(
+        "patient",
+        body=lambda scene: {"diary_time": "19:30", "quiet_hours": None, "opted_out": ["ulcer_photo"]},
+        check=lambda scene, response: _equal(json_of(response)["opted_out"], ["ulcer_photo"]),
+    ),
+    ("GET", f"{P}/{PARTICIPANT_ID}/devices"): RouteSpec(
+        "staff",
+        READ_PARTICIPANTS,
+        scope="participant",
+        prepare=_with_push_device,
+        check=lambda scene, response: _equal(_ids(response), {scene.objects[DEVICE_ID]}),
+    ),
+    ("GET", f"{P}/{PARTICIPANT_ID}/reminders"): RouteSpec(
+        "staff",
+        READ_PARTICIPANTS,
+        scope="participant",
+        check=lambda scene, response: _equal(json_of(response)["participant_id"], scene.target.id),
     ),
 }
 

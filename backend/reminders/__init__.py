@@ -1,0 +1,1 @@
+"""Push reminders: devices, the schedule from the protocol, dispatch through FCM."""

@@ -1,0 +1,456 @@
+"""`flask reminders dispatch`: plan what is due, claim it, send it, log what happened.
+
+Safe to run every minute from cron on several machines at once:
+- planning writes one row per (participant, kind, local date, attempt); the unique key
+  turns a second planner's insert into a no-op;
+- claiming moves rows from pending to sending in one UPDATE (``FOR UPDATE SKIP LOCKED``
+  on PostgreSQL, SQLite's single writer elsewhere) and commits before anything is sent,
+  so a row is handed to FCM at most once. A dispatcher killed mid-send leaves its rows in
+  `sending`; they are closed as `interrupted`, never sent again;
+- participants are read in chunks by id (keyset), so memory does not grow with the study.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, fields
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Select, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from backend.db import begin_as_writer
+from backend.diary.models import PainScore
+from backend.participants.models import Device, Participant, ParticipantStatus
+from backend.reminders import schedule
+from backend.reminders.models import (
+    DeliveryOutcome,
+    PushDelivery,
+    PushDevice,
+    Reminder,
+    ReminderKind,
+    ReminderSettings,
+    ReminderStatus,
+)
+from backend.reminders.senders import MAX_BATCH, Push, Sender, SenderConfigError, SendResult
+from backend.studies.service import current_protocol
+from backend.tasks.service import study_week
+from backend.ulcers.models import ReviewStatus, Ulcer, UlcerPhoto
+from backend.walks.models import WalkTest
+
+CHUNK = 500
+DEVICE_MAX_AGE = timedelta(days=270)  # FCM expires tokens inactive this long
+STALE_CLAIM = timedelta(minutes=10)
+MAX_TRIES = 6
+FIRST_BACKOFF = timedelta(minutes=1)  # what FCM asks for after QUOTA_EXCEEDED
+MAX_BACKOFF = timedelta(hours=1)
+
+
+@dataclass
+class DispatchReport:
+    planned: int = 0
+    skipped: int = 0
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+    tokens_retired: int = 0
+
+    def __str__(self) -> str:
+        return ", ".join(f"{f.name.replace('_', ' ')} {getattr(self, f.name)}" for f in fields(self))
+
+
+def active_devices(now: datetime) -> Select[PushDevice]:
+    """Devices a push may go to: not retired, refreshed lately, their app not signed out."""
+    return (
+        select(PushDevice)
+        .outerjoin(Device, PushDevice.device_id == Device.id)
+        .where(
+            PushDevice.retired_at.is_(None),
+            PushDevice.refreshed_at > now - DEVICE_MAX_AGE,
+            Device.revoked_at.is_(None),
+        )
+    )
+
+
+def dispatch(session: Session, sender: Sender, now: datetime, worker: str | None = None) -> DispatchReport:
+    """One dispatcher run; raises SenderConfigError (after saving what was done) if the
+    sender is misconfigured."""
+    sender.check()  # before anything is claimed: a bad credential marks nothing
+    worker = worker or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+    report = DispatchReport()
+    _close_abandoned(session, now, report)
+    plan_reminders(session, now, report)
+    while batch := _claim(session, now, worker):
+        _send(session, sender, batch, now, report)
+    return report
+
+
+def _close_abandoned(session: Session, now: datetime, report: DispatchReport) -> None:
+    begin_as_writer(session)
+    expired = session.execute(
+        update(Reminder)
+        .where(Reminder.status == ReminderStatus.PENDING, Reminder.expires_at <= now)
+        .values(status=ReminderStatus.FAILED, reason="window_closed", next_try_at=None)
+    )
+    # At most once: a claim whose dispatcher died may or may not have reached FCM.
+    interrupted = session.execute(
+        update(Reminder)
+        .where(Reminder.status == ReminderStatus.SENDING, Reminder.claimed_at < now - STALE_CLAIM)
+        .values(status=ReminderStatus.FAILED, reason="interrupted", next_try_at=None)
+    )
+    report.failed += expired.rowcount + interrupted.rowcount  # type: ignore[attr-defined]
+    session.commit()
+
+
+# -- planning -----------------------------------------------------------------------------
+
+
+def plan_reminders(session: Session, now: datetime, report: DispatchReport) -> None:
+    """Write the reminder rows that are due by `now`, a chunk of participants at a time."""
+    for people in _active_participants(session):
+        rows = [_row(d, now) for d in _decide(session, people, now)]
+        if rows:
+            inserted = session.execute(_insert_ignoring_duplicates(session, rows).returning(Reminder.status)).all()
+            report.planned += sum(1 for (status,) in inserted if status == ReminderStatus.PENDING)
+            report.skipped += sum(1 for (status,) in inserted if status == ReminderStatus.SKIPPED)
+        session.commit()
+
+
+def _active_participants(session: Session) -> Iterator[Sequence[Any]]:
+    last_id = 0
+    while True:
+        begin_as_writer(session)  # the chunk's reads and its inserts are one transaction
+        people = session.execute(
+            select(
+                Participant.id,
+                Participant.study_id,
+                Participant.timezone,
+                Participant.day0_date,
+                Participant.enrolled_at,
+            )
+            .where(Participant.status == ParticipantStatus.ACTIVE, Participant.id > last_id)
+            .order_by(Participant.id)
+            .limit(CHUNK)
+        ).all()
+        if not people:
+            return
+        yield people
+        last_id = people[-1].id
+
+
+def _decide(session: Session, people: Sequence[Any], now: datetime) -> Iterator[tuple[int, schedule.Decision]]:
+    """Plan every participant of the chunk from a handful of set-based reads."""
+    ids = [p.id for p in people]
+    since = now.date() - timedelta(days=9)  # covers yesterday's study week in any zone
+    settings = {
+        s.participant_id: s
+        for s in session.scalars(select(ReminderSettings).where(ReminderSettings.participant_id.in_(ids)))
+    }
+    with_device = set(
+        session.scalars(
+            active_devices(now).with_only_columns(PushDevice.participant_id).where(PushDevice.participant_id.in_(ids))
+        )
+    )
+    existing: dict[int, dict[tuple[ReminderKind, date, int], ReminderStatus]] = defaultdict(dict)
+    for r in session.execute(
+        select(Reminder.participant_id, Reminder.kind, Reminder.local_date, Reminder.attempt, Reminder.status).where(
+            Reminder.participant_id.in_(ids), Reminder.local_date >= now.date() - timedelta(days=2)
+        )
+    ):
+        existing[r.participant_id][(r.kind, r.local_date, r.attempt)] = r.status
+    diary: dict[int, set[date]] = defaultdict(set)
+    for pid, day in session.execute(
+        select(PainScore.participant_id, PainScore.diary_date).where(
+            PainScore.participant_id.in_(ids),
+            PainScore.superseded_at.is_(None),
+            PainScore.diary_date >= now.date() - timedelta(days=2),
+        )
+    ):
+        diary[pid].add(day)
+    walks: dict[int, list[tuple[date, str]]] = defaultdict(list)
+    for pid, day, walk_method in session.execute(
+        select(WalkTest.participant_id, WalkTest.local_date, WalkTest.method).where(
+            WalkTest.participant_id.in_(ids), WalkTest.superseded_at.is_(None), WalkTest.local_date >= since
+        )
+    ):
+        walks[pid].append((day, walk_method.value))
+    open_ulcers: dict[int, set[int]] = defaultdict(set)
+    for pid, ulcer_id in session.execute(
+        select(Ulcer.participant_id, Ulcer.id).where(Ulcer.participant_id.in_(ids), Ulcer.healed_on.is_(None))
+    ):
+        open_ulcers[pid].add(ulcer_id)
+    photos: dict[int, list[tuple[int, date]]] = defaultdict(list)
+    for pid, ulcer_id, day in session.execute(
+        select(UlcerPhoto.participant_id, UlcerPhoto.ulcer_id, UlcerPhoto.local_date).where(
+            UlcerPhoto.participant_id.in_(ids),
+            UlcerPhoto.local_date >= since,
+            UlcerPhoto.review_status != ReviewStatus.REJECTED,  # a rejected photo has to be taken again
+        )
+    ):
+        photos[pid].append((ulcer_id, day))
+
+    protocols: dict[int, dict[str, Any]] = {}
+    for p in people:
+        if p.study_id not in protocols:
+            protocols[p.study_id] = current_protocol(session, p.study_id).document
+        protocol = protocols[p.study_id]
+        walk = next((a for a in protocol["assessments"] if a["task"] == "six_minute_walk"), None)
+        method = walk.get("method") if walk else None
+        assert p.enrolled_at is not None  # active participants are enrolled
+        who = schedule.Who(p.id, p.timezone, p.day0_date, p.enrolled_at.astimezone(ZoneInfo(p.timezone)).date())
+        progress = schedule.Progress(
+            diary_days=diary[p.id],
+            walk_weeks_done={
+                study_week(p.day0_date, day)[0] for day, m in walks[p.id] if method is None or m == method
+            },
+            photo_weeks_done=_photo_weeks_done(p.day0_date, open_ulcers[p.id], photos[p.id]),
+            has_open_ulcers=bool(open_ulcers[p.id]),
+        )
+        prefs = schedule.preferences(protocol["reminders"], settings.get(p.id))
+        for decision in schedule.plan(who, protocol, prefs, now, progress, existing[p.id], p.id in with_device):
+            yield p.id, decision
+
+
+def _photo_weeks_done(day0: date | None, open_ulcers: set[int], photos: list[tuple[int, date]]) -> set[date]:
+    """Weeks in which every ulcer that is still open has a photo."""
+    by_week: dict[date, set[int]] = defaultdict(set)
+    for ulcer_id, day in photos:
+        by_week[study_week(day0, day)[0]].add(ulcer_id)
+    return {week for week, ulcers in by_week.items() if open_ulcers <= ulcers}
+
+
+def _row(item: tuple[int, schedule.Decision], now: datetime) -> dict[str, Any]:
+    participant_id, decision = item
+    slot = decision.slot
+    pending = decision.status == ReminderStatus.PENDING
+    return {
+        "participant_id": participant_id,
+        "kind": slot.kind,
+        "local_date": slot.local_date,
+        "attempt": slot.attempt,
+        "due_at": slot.due_at,
+        "expires_at": slot.expires_at,
+        "status": decision.status,
+        "reason": decision.reason,
+        "tries": 0,
+        "next_try_at": slot.due_at if pending else None,
+        "created_at": now,
+    }
+
+
+def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING: a row another dispatcher planned first stays its."""
+    dialect = session.get_bind().dialect.name
+    module = postgresql if dialect == "postgresql" else sqlite
+    return module.insert(Reminder).values(rows).on_conflict_do_nothing()
+
+
+# -- claiming and sending -------------------------------------------------------------------
+
+
+def _claim(session: Session, now: datetime, worker: str) -> Sequence[Any]:
+    begin_as_writer(session)
+    # A CTE, not `id IN (subquery)`: PostgreSQL may re-evaluate an IN subquery when it
+    # meets rows another dispatcher locked, and then claim more than CHUNK rows.
+    picked = (
+        select(Reminder.id)
+        .where(Reminder.status == ReminderStatus.PENDING, Reminder.next_try_at <= now)
+        .order_by(Reminder.next_try_at, Reminder.id)
+        .limit(CHUNK)
+        .with_for_update(skip_locked=True)
+        .cte("picked")
+        .prefix_with("MATERIALIZED")
+    )
+    claimed = session.execute(
+        update(Reminder)
+        .where(Reminder.id == picked.c.id, Reminder.status == ReminderStatus.PENDING)
+        .values(status=ReminderStatus.SENDING, claimed_at=now, claimed_by=worker, tries=Reminder.tries + 1)
+        .returning(
+            Reminder.id,
+            Reminder.participant_id,
+            Reminder.kind,
+            Reminder.local_date,
+            Reminder.expires_at,
+            Reminder.tries,
+        ),
+        execution_options={"synchronize_session": False},
+    ).all()
+    session.commit()  # claimed before anything is sent: never sent twice
+    return claimed
+
+
+@dataclass(frozen=True)
+class _Outgoing:
+    reminder_id: int
+    push_device_id: int
+    push: Push
+
+
+def _send(session: Session, sender: Sender, batch: Sequence[Any], now: datetime, report: DispatchReport) -> None:
+    ids = list({r.participant_id for r in batch})
+    devices: dict[int, list[Any]] = defaultdict(list)
+    for d in session.execute(
+        active_devices(now)
+        .with_only_columns(PushDevice.id, PushDevice.participant_id, PushDevice.fcm_token, PushDevice.platform)
+        .where(PushDevice.participant_id.in_(ids))
+        .order_by(PushDevice.id)
+    ):
+        devices[d.participant_id].append(d)
+    people = {
+        p.id: p
+        for p in session.execute(
+            select(Participant.id, Participant.study_id, Participant.language, Participant.status).where(
+                Participant.id.in_(ids)
+            )
+        )
+    }
+    finished: dict[int, dict[str, Any]] = {}  # reminder id -> its new state
+    outgoing: list[_Outgoing] = []
+    for reminder in batch:
+        ttl = int((reminder.expires_at - now).total_seconds())
+        targets = devices.get(reminder.participant_id, [])
+        person = people[reminder.participant_id]
+        if person.status != ParticipantStatus.ACTIVE:  # withdrawn or completed since it was planned
+            finished[reminder.id] = _state(ReminderStatus.FAILED, "not_active")
+            continue
+        if ttl <= 0 or not targets:
+            finished[reminder.id] = _state(ReminderStatus.FAILED, "window_closed" if ttl <= 0 else "no_device")
+            continue
+        title, body = render(current_protocol(session, person.study_id).document, reminder.kind, person.language)
+        data = {
+            "kind": reminder.kind.value,
+            "local_date": reminder.local_date.isoformat(),
+            "reminder_id": str(reminder.id),
+            "deep_link": f"limbtrack://tasks/{reminder.kind.value}?date={reminder.local_date.isoformat()}",
+        }
+        for device in targets:
+            push = Push(
+                token=device.fcm_token,
+                platform=device.platform.value,
+                title=title,
+                body=body,
+                data=data,
+                collapse_key=reminder.kind.value,
+                ttl_seconds=ttl,
+                expires_at=reminder.expires_at,
+            )
+            outgoing.append(_Outgoing(reminder.id, device.id, push))
+
+    session.commit()  # end the reads: no transaction stays open while FCM is called
+    results: list[tuple[_Outgoing, SendResult]] = []
+    fatal: SenderConfigError | None = None
+    for start in range(0, len(outgoing), MAX_BATCH):
+        chunk = outgoing[start : start + MAX_BATCH]
+        try:
+            sent = sender.send([o.push for o in chunk])
+        except SenderConfigError as exc:
+            fatal = exc
+            break
+        results.extend(zip(chunk, sent, strict=True))
+        bad = next((r for r in sent if r.fatal), None)
+        if bad is not None:
+            fatal = SenderConfigError(f"FCM refused the configuration ({bad.error_code}): {bad.error_message}")
+            break
+
+    _record(session, sender.name, batch, finished, results, now, report)
+    if fatal is not None:
+        raise fatal
+
+
+def _state(status: ReminderStatus, reason: str | None = None, **extra: Any) -> dict[str, Any]:
+    return {"status": status, "reason": reason, "sent_at": None, "next_try_at": None} | extra
+
+
+def _record(
+    session: Session,
+    sender_name: str,
+    batch: Sequence[Any],
+    finished: dict[int, dict[str, Any]],
+    results: list[tuple[_Outgoing, SendResult]],
+    now: datetime,
+    report: DispatchReport,
+) -> None:
+    """Write the delivery log, the reminders' new states and retired tokens, in one commit."""
+    begin_as_writer(session)
+    by_reminder: dict[int, list[SendResult]] = defaultdict(list)
+    for item, result in results:
+        by_reminder[item.reminder_id].append(result)
+    for reminder in batch:
+        if reminder.id in finished:
+            continue
+        finished[reminder.id] = _outcome(reminder, by_reminder.get(reminder.id, []), now)
+
+    if results:
+        session.execute(
+            insert(PushDelivery),
+            [
+                {
+                    "reminder_id": item.reminder_id,
+                    "push_device_id": item.push_device_id,
+                    "attempted_at": now,
+                    "sender": sender_name,
+                    "outcome": result.outcome,
+                    "message_id": result.message_id,
+                    "error_code": result.error_code,
+                    "error_message": result.error_message,
+                    "retry_after_seconds": result.retry_after_seconds,
+                }
+                for item, result in results
+            ],
+        )
+    gone = {
+        item.push_device_id: result.error_code
+        for item, result in results
+        if result.outcome == DeliveryOutcome.TOKEN_RETIRED
+    }
+    for device_id, code in gone.items():
+        session.execute(
+            update(PushDevice)
+            .where(PushDevice.id == device_id, PushDevice.retired_at.is_(None))
+            .values(retired_at=now, retired_reason=(code or "unregistered").lower())
+        )
+    report.tokens_retired += len(gone)
+    session.execute(update(Reminder), [{"id": rid, **state} for rid, state in finished.items()])
+    for state in finished.values():
+        status = state["status"]
+        if status == ReminderStatus.SENT:
+            report.sent += 1
+        elif status == ReminderStatus.FAILED:
+            report.failed += 1
+        elif state["reason"] is not None:  # back to pending for a later try
+            report.retrying += 1
+    session.commit()
+
+
+def _outcome(reminder: Any, results: list[SendResult], now: datetime) -> dict[str, Any]:
+    if any(r.outcome == DeliveryOutcome.SENT for r in results):
+        return _state(ReminderStatus.SENT, sent_at=now)
+    if not results or any(r.fatal for r in results):
+        # Not sent because the run stopped: back to the queue, as if never claimed.
+        return _state(ReminderStatus.PENDING, next_try_at=now, tries=reminder.tries - 1, claimed_by=None)
+    retry = [r for r in results if r.outcome == DeliveryOutcome.RETRY]
+    reason = (retry or results)[0].error_code
+    if not retry:
+        return _state(ReminderStatus.FAILED, reason)
+    wait = max(
+        timedelta(seconds=max(r.retry_after_seconds or 0 for r in retry)),
+        min(FIRST_BACKOFF * 2 ** (reminder.tries - 1), MAX_BACKOFF),
+    )
+    if reminder.tries >= MAX_TRIES or now + wait >= reminder.expires_at:
+        return _state(ReminderStatus.FAILED, reason)
+    return _state(ReminderStatus.PENDING, reason, next_try_at=now + wait)
+
+
+def render(protocol: dict[str, Any], kind: ReminderKind, language: str) -> tuple[str, str]:
+    """Title and body in the participant's language, else the protocol's default (English
+    in the demo study)."""
+    texts = protocol["reminders"]["texts"][kind.value]
+    message = texts.get(language) or texts[protocol["default_language"]]
+    return message["title"], message["body"]

@@ -1,0 +1,237 @@
+"""Which reminders the protocol asks for, and when: pure functions of the participant's
+facts, settings and progress, so the planner, the staff view and the tests agree.
+
+All moments are computed in the participant's IANA zone and returned in UTC; a reminder
+at 20:00 stays at 20:00 local across a DST change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from backend.reminders.models import ReminderKind, ReminderSettings, ReminderStatus
+from backend.tasks.service import study_week
+
+MORNING = time(8, 0)  # injection-day reminders
+FOLLOW_UP_KINDS = frozenset({ReminderKind.REST_PAIN_DIARY, ReminderKind.SIX_MINUTE_WALK, ReminderKind.ULCER_PHOTO})
+_ASSESSMENT_OF = {
+    ReminderKind.REST_PAIN_DIARY: "rest_pain_diary",
+    ReminderKind.SIX_MINUTE_WALK: "six_minute_walk",
+    ReminderKind.ULCER_PHOTO: "ulcer_photo",
+}
+# Statuses that count towards the daily limit: sent, or on their way.
+LIVE = frozenset({ReminderStatus.PENDING, ReminderStatus.SENDING, ReminderStatus.SENT})
+
+
+def parse_hhmm(value: str) -> time:
+    hours, minutes = value.split(":")
+    return time(int(hours), int(minutes))
+
+
+@dataclass(frozen=True)
+class Preferences:
+    """The protocol's reminder settings with the participant's own choices applied."""
+
+    diary_time: time
+    quiet_start: time
+    quiet_end: time
+    opted_out: frozenset[str]
+    max_per_day: int
+    follow_up_after: timedelta
+
+    def is_quiet(self, moment: time) -> bool:
+        """Quiet hours are [start, end); they may span midnight; start == end means none."""
+        start, end = self.quiet_start, self.quiet_end
+        if start == end:
+            return False
+        if start < end:
+            return start <= moment < end
+        return moment >= start or moment < end
+
+
+def preferences(reminders: Mapping[str, Any], own: ReminderSettings | None) -> Preferences:
+    """`reminders` is the protocol's `reminders` section."""
+    quiet = reminders["quiet_hours"]
+    return Preferences(
+        diary_time=own.diary_time if own and own.diary_time else parse_hhmm(reminders["default_time"]),
+        quiet_start=own.quiet_start if own and own.quiet_start else parse_hhmm(quiet["start"]),
+        quiet_end=own.quiet_end if own and own.quiet_end else parse_hhmm(quiet["end"]),
+        opted_out=frozenset(own.opted_out or ()) if own else frozenset(),
+        max_per_day=reminders["max_per_day"],
+        follow_up_after=timedelta(minutes=reminders["follow_up_after_minutes"]),
+    )
+
+
+@dataclass(frozen=True)
+class Who:
+    """The facts of a participant the schedule depends on."""
+
+    participant_id: int
+    timezone: str
+    day0: date | None
+    enrolled_on: date  # local date of enrollment: nothing is reminded before it
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What the participant has already done, for the days being planned."""
+
+    diary_days: Collection[date] = ()
+    walk_weeks_done: Collection[date] = ()  # first days of study weeks with a walk test
+    photo_weeks_done: Collection[date] = ()  # first days of weeks with every open ulcer photographed
+    has_open_ulcers: bool = False
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One reminder the protocol asks for."""
+
+    kind: ReminderKind
+    local_date: date
+    attempt: int
+    due_at: datetime  # UTC, after moving out of quiet hours
+    expires_at: datetime  # UTC: the task's window closes
+    in_quiet_hours: bool = False  # could not be moved out of quiet hours before it expires
+
+
+@dataclass(frozen=True)
+class Decision:
+    slot: Slot
+    status: ReminderStatus  # PENDING (to send) or SKIPPED
+    reason: str | None = None
+
+
+def _at(day: date, moment: time, tz: str) -> datetime:
+    return datetime.combine(day, moment, tzinfo=ZoneInfo(tz)).astimezone(ZoneInfo("UTC"))
+
+
+def _scheduled(protocol: Mapping[str, Any], kind: ReminderKind, study_day: int | None) -> bool:
+    assessment = next((a for a in protocol["assessments"] if a["task"] == _ASSESSMENT_OF[kind]), None)
+    if assessment is None:
+        return False
+    schedule = assessment["schedule"]
+    return study_day is None or schedule["from_day"] <= study_day <= schedule["to_day"]
+
+
+def slots(who: Who, protocol: Mapping[str, Any], prefs: Preferences, day: date, progress: Progress) -> list[Slot]:
+    """The reminders of one local day, in the order they should go out."""
+    if day < who.enrolled_on:
+        return []
+    texts = protocol["reminders"]["texts"]
+    tz = who.timezone
+    study_day = None if who.day0 is None else (day - who.day0).days
+    wanted: list[tuple[ReminderKind, time, datetime]] = []  # kind, local time, expiry
+    visit_days = {}
+    if who.day0 is not None:
+        visit_days = {who.day0 + timedelta(days=v["target_day"]): v for v in protocol["visits"]}
+    injection = visit_days.get(day)
+    if injection is not None and injection["injection"]:
+        # In the morning, before the clinic; later only if the participant's quiet hours say so.
+        wanted.append((ReminderKind.INJECTION_DAY, MORNING, _at(day + timedelta(days=1), time(0), tz)))
+    if day + timedelta(days=1) in visit_days:
+        wanted.append((ReminderKind.VISIT_TOMORROW, prefs.diary_time, _at(day + timedelta(days=1), time(0), tz)))
+    if _scheduled(protocol, ReminderKind.REST_PAIN_DIARY, study_day):
+        grace = parse_hhmm(protocol["diary"]["grace_until"])
+        wanted.append((ReminderKind.REST_PAIN_DIARY, prefs.diary_time, _at(day + timedelta(days=1), grace, tz)))
+    week_start, week_end = study_week(who.day0, day)
+    week_closes = _at(week_end + timedelta(days=1), time(0), tz)
+    if day == week_start and progress.has_open_ulcers and _scheduled(protocol, ReminderKind.ULCER_PHOTO, study_day):
+        wanted.append((ReminderKind.ULCER_PHOTO, prefs.diary_time, week_closes))
+    if day == week_start and _scheduled(protocol, ReminderKind.SIX_MINUTE_WALK, study_day):
+        wanted.append((ReminderKind.SIX_MINUTE_WALK, prefs.diary_time, week_closes))
+
+    result: list[Slot] = []
+    for kind, moment, expires_at in wanted:
+        if kind.value not in texts:
+            continue  # the protocol has no message for it: it does not want this reminder
+        due = _at(day, moment, tz)
+        quiet = False
+        # The wall-clock time it really goes out at: 02:30 does not exist on a spring-forward night.
+        if prefs.is_quiet(due.astimezone(ZoneInfo(tz)).time()):
+            due = _quiet_end_after(due, prefs, tz)
+            quiet = due >= expires_at
+        result.append(Slot(kind, day, 0, due, expires_at, quiet))
+        if kind in FOLLOW_UP_KINDS:
+            nudge = due + prefs.follow_up_after
+            local_nudge = nudge.astimezone(ZoneInfo(tz)).time()
+            # A nudge is only useful soon after the reminder: one that would fall in quiet
+            # hours is skipped, not moved to the morning.
+            quiet_nudge = prefs.is_quiet(local_nudge) or nudge >= expires_at
+            result.append(Slot(kind, day, 1, nudge, expires_at, quiet_nudge))
+    return sorted(result, key=lambda s: (s.due_at, s.attempt, list(ReminderKind).index(s.kind)))
+
+
+def _quiet_end_after(moment: datetime, prefs: Preferences, tz: str) -> datetime:
+    local = moment.astimezone(ZoneInfo(tz))
+    end = _at(local.date(), prefs.quiet_end, tz)
+    return end if end > moment else _at(local.date() + timedelta(days=1), prefs.quiet_end, tz)
+
+
+def _done(slot: Slot, progress: Progress) -> bool:
+    kind = slot.kind
+    if kind == ReminderKind.REST_PAIN_DIARY:
+        return slot.local_date in progress.diary_days
+    if kind == ReminderKind.SIX_MINUTE_WALK:
+        return slot.local_date in progress.walk_weeks_done
+    if kind == ReminderKind.ULCER_PHOTO:
+        return slot.local_date in progress.photo_weeks_done
+    return False  # a visit or an injection is not something the app can tick off
+
+
+def plan(
+    who: Who,
+    protocol: Mapping[str, Any],
+    prefs: Preferences,
+    now: datetime,
+    progress: Progress,
+    existing: Mapping[tuple[ReminderKind, date, int], ReminderStatus],
+    has_device: bool,
+) -> list[Decision]:
+    """New reminder rows due by `now`, for yesterday and today (a late run catches up).
+
+    `existing` maps (kind, local date, attempt) of the rows already written for those days
+    to their status; a slot with a row is never planned again.
+    """
+    today = now.astimezone(ZoneInfo(who.timezone)).date()
+    statuses = dict(existing)
+    decisions: list[Decision] = []
+    for day in (today - timedelta(days=1), today):
+        live = sum(1 for (_, d, _), s in statuses.items() if d == day and s in LIVE)
+        for slot in slots(who, protocol, prefs, day, progress):
+            key = (slot.kind, slot.local_date, slot.attempt)
+            if key in statuses or slot.due_at > now:
+                continue
+            if slot.attempt == 1 and statuses.get((slot.kind, slot.local_date, 0)) != ReminderStatus.SENT:
+                continue  # the nudge follows a reminder that went out, and only then
+            reason = _skip_reason(slot, prefs, now, progress, has_device, live)
+            if reason is None:
+                live += 1
+            status = ReminderStatus.PENDING if reason is None else ReminderStatus.SKIPPED
+            if slot.attempt == 1 and reason in ("already_done", "quiet_hours", "window_closed"):
+                statuses[key] = status  # a nudge that is not needed is not worth a row
+                continue
+            statuses[key] = status
+            decisions.append(Decision(slot, status, reason))
+    return decisions
+
+
+def _skip_reason(
+    slot: Slot, prefs: Preferences, now: datetime, progress: Progress, has_device: bool, live: int
+) -> str | None:
+    if slot.kind.value in prefs.opted_out:
+        return "opted_out"
+    if _done(slot, progress):
+        return "already_done"
+    if slot.in_quiet_hours:
+        return "quiet_hours"
+    if now >= slot.expires_at:
+        return "window_closed"
+    if not has_device:
+        return "no_device"
+    if live >= prefs.max_per_day:
+        return "daily_limit"
+    return None

@@ -1,0 +1,83 @@
+"""`flask reminders dispatch` with the real firebase-admin SDK against a local fake FCM:
+the exact wire JSON, each FCM error's consequence, and at-most-once sending."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from backend.participants.models import Participant
+from backend.reminders.dispatch import dispatch
+from backend.reminders.models import PushDelivery, PushDevice, Reminder, ReminderKind, ReminderStatus
+from backend.reminders.senders import FcmSender
+from tests.fake_fcm import FakeFcm
+
+# 20:00 in Tehran on 2026-03-05: the default diary reminder time.
+EVENING = datetime(2026, 3, 5, 16, 30, tzinfo=UTC)
+
+
+def reminders(db: Session, participant: Participant) -> list[Reminder]:
+    return list(db.scalars(select(Reminder).where(Reminder.participant_id == participant.id).order_by(Reminder.id)))
+
+
+def test_the_diary_reminder_goes_out_at_20_local_with_the_exact_fcm_payload(
+    db: Session,
+    enrolled: Callable[..., Participant],
+    phone: Callable[..., PushDevice],
+    fcm: FakeFcm,
+    fcm_sender: FcmSender,
+) -> None:
+    participant = enrolled()
+    device = phone(participant, token="tok-diary-0001-abcdefgh")
+
+    early = dispatch(db, fcm_sender, EVENING - timedelta(minutes=1))
+    assert early.sent == 0 and fcm.received == []
+
+    report = dispatch(db, fcm_sender, EVENING)
+    assert report.sent == 1
+    [received] = fcm.received
+    reminder = reminders(db, participant)[0]
+    expires = datetime(2026, 3, 6, 6, 30, tzinfo=UTC)  # the diary day closes at 10:00 next morning
+    assert received.project == "limbtrack-test"
+    assert received.body == {
+        "message": {
+            "fid": "tok-diary-0001-abcdefgh",
+            "notification": {
+                "title": "Pain diary",
+                "body": "How much did your leg hurt at rest today? It takes a minute.",
+            },
+            "data": {
+                "kind": "rest_pain_diary",
+                "local_date": "2026-03-05",
+                "reminder_id": str(reminder.id),
+                "deep_link": "limbtrack://tasks/rest_pain_diary?date=2026-03-05",
+            },
+            "android": {
+                "collapse_key": "rest_pain_diary",
+                "priority": "high",
+                "ttl": f"{int((expires - EVENING).total_seconds())}s",
+                "notification": {"tag": "rest_pain_diary"},
+            },
+            "apns": {
+                "headers": {
+                    "apns-collapse-id": "rest_pain_diary",
+                    "apns-expiration": str(int(expires.timestamp())),
+                    "apns-priority": "10",
+                    "apns-push-type": "alert",
+                },
+                "payload": {"aps": {"thread-id": "rest_pain_diary", "sound": "default"}},
+            },
+        }
+    }
+    assert reminder.kind == ReminderKind.REST_PAIN_DIARY
+    assert reminder.status == ReminderStatus.SENT
+    [delivery] = db.scalars(select(PushDelivery).where(PushDelivery.reminder_id == reminder.id))
+    assert delivery.push_device_id == device.id
+    assert delivery.sender == "fcm"
+    assert delivery.message_id and delivery.message_id.startswith("projects/limbtrack-test/messages/")
+
+    again = dispatch(db, fcm_sender, EVENING + timedelta(minutes=1))
+    assert again.sent == 0 and len(fcm.received) == 1  # at most once
