@@ -20,6 +20,8 @@ from typing import Any, Protocol
 import firebase_admin
 import google.auth.exceptions
 from firebase_admin import credentials, exceptions, messaging
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 from backend.reminders.models import DeliveryOutcome
 
@@ -120,6 +122,7 @@ class FcmSender:
             raise SenderConfigError(f"FIREBASE_CREDENTIALS is not a usable service-account file: {exc}") from exc
         # A named app of our own, so several senders (tests, two dispatchers) never share one.
         self.app = firebase_admin.initialize_app(certificate, name=f"limbtrack-{next(self._apps)}")
+        _no_waiting_inside_the_sdk(self.app)
 
     def close(self) -> None:
         firebase_admin.delete_app(self.app)
@@ -139,6 +142,30 @@ class FcmSender:
             # itself could not be made (the credentials stopped working mid-run).
             raise SenderConfigError(f"FCM could not be called: {exc}") from exc
         return [_result(item) for item in response.responses]
+
+
+def _no_waiting_inside_the_sdk(app: firebase_admin.App) -> None:
+    """Keep the SDK's quick retries of 500/503, but not its sleeping out a Retry-After.
+
+    By default firebase-admin's urllib3 retry honours Retry-After on 429 and 503 inside
+    send_each, up to four times: a push whose TTL was fixed before could then reach FCM
+    after its task's window closed, and the run would block for minutes. The dispatcher
+    waits instead (next_try_at >= Retry-After). This reaches into the SDK (pinned at
+    7.7.0); tests/reminders/test_dispatch_errors.py pins the behaviour.
+    """
+    retry = Retry(
+        connect=1,
+        read=1,
+        status=4,
+        status_forcelist=[500, 503],
+        backoff_factor=0.5,
+        raise_on_status=False,
+        respect_retry_after_header=False,
+        allowed_methods=None,
+    )
+    session = messaging._get_messaging_service(app)._client.session
+    for prefix in ("http://", "https://"):
+        session.mount(prefix, HTTPAdapter(max_retries=retry, pool_connections=100, pool_maxsize=100))
 
 
 def _message(push: Push) -> messaging.Message:
