@@ -88,9 +88,9 @@ class ReminderSettingsUpdateSchema(BaseSchema):
     )
     quiet_hours = fields.Nested(
         QuietHoursSchema,
-        required=True,
-        allow_none=True,
-        metadata={"description": "No push in [start, end) local time; may span midnight; null: the study's"},
+        load_default=None,
+        allow_none=False,  # left out means the study's; a JSON null is refused
+        metadata={"description": "No push in [start, end) local time; may span midnight; leave out: the study's"},
     )
     opted_out = fields.List(
         fields.Enum(ReminderKind, by_value=True),

@@ -663,7 +663,7 @@ ROUTES: dict[tuple[str, str], RouteSpec] = {
     ),
     ("PUT", "/api/v1/me/reminder-settings"): RouteSpec(
         "patient",
-        body=lambda scene: {"diary_time": "19:30", "quiet_hours": None, "opted_out": ["ulcer_photo"]},
+        body=lambda scene: {"diary_time": "19:30", "opted_out": ["ulcer_photo"]},
         check=lambda scene, response: _equal(json_of(response)["opted_out"], ["ulcer_photo"]),
     ),
     ("GET", f"{P}/{PARTICIPANT_ID}/devices"): RouteSpec(

@@ -40,7 +40,7 @@ OWN_CHOICES = {
     "quiet_hours": {"start": "23:00", "end": "07:00"},
     "opted_out": ["six_minute_walk"],
 }
-RESET = {"diary_time": None, "quiet_hours": None, "opted_out": []}
+RESET = {"diary_time": None, "opted_out": []}  # quiet hours left out: the study's
 # Today's and tomorrow's diary reminders in Tehran (+03:30): 20:00 local, open until 10:00 next day.
 DIARY_TODAY = {
     "kind": "rest_pain_diary",
@@ -148,8 +148,8 @@ def test_opt_outs_are_deduplicated_and_sorted(client: FlaskClient, patient: dict
 @pytest.mark.parametrize(
     "choices",
     [
-        {"diary_time": "23:30", "quiet_hours": None},  # the default quiet hours, 22:00-08:00
-        {"diary_time": "22:00", "quiet_hours": None},  # the start is quiet
+        {"diary_time": "23:30"},  # the default quiet hours, 22:00-08:00
+        {"diary_time": "22:00"},  # the start is quiet
         {"diary_time": "03:00", "quiet_hours": {"start": "23:00", "end": "07:00"}},
         {"diary_time": None, "quiet_hours": {"start": "19:00", "end": "21:00"}},  # the default 20:00
     ],
@@ -213,9 +213,12 @@ def test_an_unknown_reminder_kind_cannot_be_opted_out_of(
     assert count(db, ReminderSettings) == 0
 
 
-def test_a_put_must_say_every_setting(client: FlaskClient, patient: dict[str, str]) -> None:
+def test_a_put_must_say_the_time_and_the_opt_outs(client: FlaskClient, patient: dict[str, str]) -> None:
+    """Quiet hours may be left out (the study's); null is not a way to say so."""
     response = client.put(SETTINGS, json={}, headers=patient)
-    assert set(errors_of(response, "unprocessable_entity")["json"]) == {"diary_time", "quiet_hours", "opted_out"}
+    assert set(errors_of(response, "unprocessable_entity")["json"]) == {"diary_time", "opted_out"}
+    response = client.put(SETTINGS, json=RESET | {"quiet_hours": None}, headers=patient)
+    assert set(errors_of(response, "unprocessable_entity")["json"]) == {"quiet_hours"}
 
 
 # --- the staff history --------------------------------------------------------------------
