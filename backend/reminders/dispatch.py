@@ -22,11 +22,11 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, insert, select, update
+from sqlalchemy import Select, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from backend.db import begin_as_writer
+from backend.db import Base, begin_as_writer
 from backend.diary.models import PainScore
 from backend.participants.models import Device, Participant, ParticipantStatus
 from backend.reminders import schedule
@@ -87,8 +87,8 @@ def dispatch(session: Session, sender: Sender, now: datetime, worker: str | None
     report = DispatchReport()
     _close_abandoned(session, now, report)
     plan_reminders(session, now, report)
-    while batch := _claim(session, now, worker):
-        _send(session, sender, batch, now, report)
+    while batch := claim_due(session, now, worker):
+        send_claimed(session, sender, batch, now, report)
     return report
 
 
@@ -255,7 +255,7 @@ def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) ->
 # -- claiming and sending -------------------------------------------------------------------
 
 
-def _claim(session: Session, now: datetime, worker: str) -> Sequence[Any]:
+def claim_due(session: Session, now: datetime, worker: str) -> Sequence[Any]:
     begin_as_writer(session)
     # A CTE, not `id IN (subquery)`: PostgreSQL may re-evaluate an IN subquery when it
     # meets rows another dispatcher locked, and then claim more than CHUNK rows.
@@ -279,6 +279,7 @@ def _claim(session: Session, now: datetime, worker: str) -> Sequence[Any]:
             Reminder.local_date,
             Reminder.expires_at,
             Reminder.tries,
+            Reminder.claimed_by,
         ),
         execution_options={"synchronize_session": False},
     ).all()
@@ -293,7 +294,7 @@ class _Outgoing:
     push: Push
 
 
-def _send(session: Session, sender: Sender, batch: Sequence[Any], now: datetime, report: DispatchReport) -> None:
+def send_claimed(session: Session, sender: Sender, batch: Sequence[Any], now: datetime, report: DispatchReport) -> None:
     ids = list({r.participant_id for r in batch})
     devices: dict[int, list[Any]] = defaultdict(list)
     for d in session.execute(
@@ -318,12 +319,18 @@ def _send(session: Session, sender: Sender, batch: Sequence[Any], now: datetime,
         targets = devices.get(reminder.participant_id, [])
         person = people[reminder.participant_id]
         if person.status != ParticipantStatus.ACTIVE:  # withdrawn or completed since it was planned
-            finished[reminder.id] = _state(ReminderStatus.FAILED, "not_active")
+            finished[reminder.id] = _state(reminder, ReminderStatus.FAILED, "not_active")
             continue
         if ttl <= 0 or not targets:
-            finished[reminder.id] = _state(ReminderStatus.FAILED, "window_closed" if ttl <= 0 else "no_device")
+            finished[reminder.id] = _state(
+                reminder, ReminderStatus.FAILED, "window_closed" if ttl <= 0 else "no_device"
+            )
             continue
-        title, body = render(current_protocol(session, person.study_id).document, reminder.kind, person.language)
+        text = render(current_protocol(session, person.study_id).document, reminder.kind, person.language)
+        if text is None:  # a newer protocol version dropped this kind since it was planned
+            finished[reminder.id] = _state(reminder, ReminderStatus.FAILED, "no_text")
+            continue
+        title, body = text
         data = {
             "kind": reminder.kind.value,
             "local_date": reminder.local_date.isoformat(),
@@ -364,8 +371,40 @@ def _send(session: Session, sender: Sender, batch: Sequence[Any], now: datetime,
         raise fatal
 
 
-def _state(status: ReminderStatus, reason: str | None = None, **extra: Any) -> dict[str, Any]:
-    return {"status": status, "reason": reason, "sent_at": None, "next_try_at": None} | extra
+def _state(
+    reminder: Any,
+    status: ReminderStatus,
+    reason: str | None = None,
+    *,
+    sent_at: datetime | None = None,
+    next_try_at: datetime | None = None,
+    release: bool = False,
+) -> dict[str, Any]:
+    """A claimed reminder's new state; `release` puts it back as if it was never claimed."""
+    return {
+        "b_id": reminder.id,
+        "b_worker": reminder.claimed_by,
+        "status": status,
+        "reason": reason,
+        "sent_at": sent_at,
+        "next_try_at": next_try_at,
+        "tries": reminder.tries - 1 if release else reminder.tries,
+        "claimed_by": None if release else reminder.claimed_by,
+    }
+
+
+_reminders = Base.metadata.tables[Reminder.__tablename__]  # Core, for a conditional executemany
+# Only while the claim is still ours: a run that took longer than STALE_CLAIM may have
+# been closed as interrupted by another dispatcher, and that verdict stands.
+_FINISH = (
+    update(_reminders)
+    .where(
+        _reminders.c.id == bindparam("b_id"),
+        _reminders.c.claimed_by == bindparam("b_worker"),
+        _reminders.c.status == ReminderStatus.SENDING,
+    )
+    .values({name: bindparam(name) for name in ("status", "reason", "sent_at", "next_try_at", "tries", "claimed_by")})
+)
 
 
 def _record(
@@ -417,7 +456,7 @@ def _record(
             .values(retired_at=now, retired_reason=(code or "unregistered").lower())
         )
     report.tokens_retired += len(gone)
-    session.execute(update(Reminder), [{"id": rid, **state} for rid, state in finished.items()])
+    session.execute(_FINISH, list(finished.values()))
     for state in finished.values():
         status = state["status"]
         if status == ReminderStatus.SENT:
@@ -431,26 +470,28 @@ def _record(
 
 def _outcome(reminder: Any, results: list[SendResult], now: datetime) -> dict[str, Any]:
     if any(r.outcome == DeliveryOutcome.SENT for r in results):
-        return _state(ReminderStatus.SENT, sent_at=now)
+        return _state(reminder, ReminderStatus.SENT, sent_at=now)
     if not results or any(r.fatal for r in results):
         # Not sent because the run stopped: back to the queue, as if never claimed.
-        return _state(ReminderStatus.PENDING, next_try_at=now, tries=reminder.tries - 1, claimed_by=None)
+        return _state(reminder, ReminderStatus.PENDING, next_try_at=now, release=True)
     retry = [r for r in results if r.outcome == DeliveryOutcome.RETRY]
     reason = (retry or results)[0].error_code
     if not retry:
-        return _state(ReminderStatus.FAILED, reason)
+        return _state(reminder, ReminderStatus.FAILED, reason)
     wait = max(
         timedelta(seconds=max(r.retry_after_seconds or 0 for r in retry)),
         min(FIRST_BACKOFF * 2 ** (reminder.tries - 1), MAX_BACKOFF),
     )
     if reminder.tries >= MAX_TRIES or now + wait >= reminder.expires_at:
-        return _state(ReminderStatus.FAILED, reason)
-    return _state(ReminderStatus.PENDING, reason, next_try_at=now + wait)
+        return _state(reminder, ReminderStatus.FAILED, reason)
+    return _state(reminder, ReminderStatus.PENDING, reason, next_try_at=now + wait)
 
 
-def render(protocol: dict[str, Any], kind: ReminderKind, language: str) -> tuple[str, str]:
+def render(protocol: dict[str, Any], kind: ReminderKind, language: str) -> tuple[str, str] | None:
     """Title and body in the participant's language, else the protocol's default (English
-    in the demo study)."""
-    texts = protocol["reminders"]["texts"][kind.value]
+    in the demo study); None if the protocol has no text for the kind."""
+    texts = protocol["reminders"]["texts"].get(kind.value)
+    if texts is None:
+        return None
     message = texts.get(language) or texts[protocol["default_language"]]
     return message["title"], message["body"]

@@ -10,9 +10,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.participants.models import Participant
-from backend.reminders.dispatch import dispatch
+from backend.reminders.dispatch import DispatchReport, claim_due, dispatch, plan_reminders, send_claimed
 from backend.reminders.models import PushDelivery, PushDevice, Reminder, ReminderKind, ReminderStatus
-from backend.reminders.senders import FcmSender
+from backend.reminders.senders import FcmSender, LogSender
 from tests.fake_fcm import FakeFcm
 
 # 20:00 in Tehran on 2026-03-05: the default diary reminder time.
@@ -81,3 +81,29 @@ def test_the_diary_reminder_goes_out_at_20_local_with_the_exact_fcm_payload(
 
     again = dispatch(db, fcm_sender, EVENING + timedelta(minutes=1))
     assert again.sent == 0 and len(fcm.received) == 1  # at most once
+
+
+def test_a_claim_abandoned_mid_send_is_closed_as_interrupted_and_never_resent(
+    db: Session, enrolled: Callable[..., Participant], phone: Callable[..., PushDevice]
+) -> None:
+    """At most once: a dispatcher that claimed a reminder and then hung may or may not have
+    reached FCM, so after ten minutes another run closes the claim instead of sending it
+    again; if the hung run then finishes, it cannot undo that verdict."""
+    participant = enrolled()
+    phone(participant)
+    plan_reminders(db, EVENING, DispatchReport())
+    stuck = claim_due(db, EVENING, "machine-a")  # claimed, then the machine hangs
+    assert len(stuck) == 1
+
+    sender = LogSender()
+    assert dispatch(db, sender, EVENING + timedelta(minutes=9), worker="machine-b").sent == 0
+    report = dispatch(db, sender, EVENING + timedelta(minutes=11), worker="machine-b")
+    [reminder] = reminders(db, participant)
+    assert (report.sent, report.failed) == (0, 1)
+    assert (reminder.status, reminder.reason) == (ReminderStatus.FAILED, "interrupted")
+
+    send_claimed(db, sender, stuck, EVENING + timedelta(minutes=12), DispatchReport())  # machine-a wakes up
+    db.refresh(reminder)
+    assert (reminder.status, reminder.reason) == (ReminderStatus.FAILED, "interrupted")
+    [delivery] = db.scalars(select(PushDelivery).where(PushDelivery.reminder_id == reminder.id))
+    assert delivery.sender == "log"  # its attempt is still in the delivery log
