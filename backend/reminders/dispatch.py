@@ -53,6 +53,11 @@ FIRST_BACKOFF = timedelta(minutes=1)  # what FCM asks for after QUOTA_EXCEEDED
 MAX_BACKOFF = timedelta(hours=1)
 
 
+# Core, not the ORM: bulk statements over thousands of rows, nothing to track.
+_reminders = Base.metadata.tables[Reminder.__tablename__]
+_deliveries = Base.metadata.tables[PushDelivery.__tablename__]
+
+
 @dataclass
 class DispatchReport:
     planned: int = 0
@@ -117,7 +122,7 @@ def plan_reminders(session: Session, now: datetime, report: DispatchReport) -> N
     for people in _active_participants(session):
         rows = [_row(d, now) for d in _decide(session, people, now)]
         if rows:
-            inserted = session.execute(_insert_ignoring_duplicates(session, rows).returning(Reminder.status)).all()
+            inserted = session.execute(_insert_ignoring_duplicates(session), rows).all()
             report.planned += sum(1 for (status,) in inserted if status == ReminderStatus.PENDING)
             report.skipped += sum(1 for (status,) in inserted if status == ReminderStatus.SKIPPED)
         session.commit()
@@ -245,11 +250,13 @@ def _row(item: tuple[int, schedule.Decision], now: datetime) -> dict[str, Any]:
     }
 
 
-def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) -> Any:
-    """INSERT … ON CONFLICT DO NOTHING: a row another dispatcher planned first stays its."""
+def _insert_ignoring_duplicates(session: Session) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING status: a row another dispatcher planned
+    first stays its. One statement for all chunks; the rows go as executemany parameters
+    (batched by SQLAlchemy's insertmanyvalues), not as a fresh 500-row VALUES to compile."""
     dialect = session.get_bind().dialect.name
     module = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(Reminder).values(rows).on_conflict_do_nothing()
+    return module.insert(_reminders).on_conflict_do_nothing().returning(_reminders.c.status)
 
 
 # -- claiming and sending -------------------------------------------------------------------
@@ -312,6 +319,7 @@ def send_claimed(session: Session, sender: Sender, batch: Sequence[Any], now: da
             )
         )
     }
+    protocols = {sid: current_protocol(session, sid).document for sid in {p.study_id for p in people.values()}}
     finished: dict[int, dict[str, Any]] = {}  # reminder id -> its new state
     outgoing: list[_Outgoing] = []
     for reminder in batch:
@@ -326,7 +334,7 @@ def send_claimed(session: Session, sender: Sender, batch: Sequence[Any], now: da
                 reminder, ReminderStatus.FAILED, "window_closed" if ttl <= 0 else "no_device"
             )
             continue
-        text = render(current_protocol(session, person.study_id).document, reminder.kind, person.language)
+        text = render(protocols[person.study_id], reminder.kind, person.language)
         if text is None:  # a newer protocol version dropped this kind since it was planned
             finished[reminder.id] = _state(reminder, ReminderStatus.FAILED, "no_text")
             continue
@@ -393,7 +401,6 @@ def _state(
     }
 
 
-_reminders = Base.metadata.tables[Reminder.__tablename__]  # Core, for a conditional executemany
 # Only while the claim is still ours: a run that took longer than STALE_CLAIM may have
 # been closed as interrupted by another dispatcher, and that verdict stands.
 _FINISH = (
@@ -428,7 +435,7 @@ def _record(
 
     if results:
         session.execute(
-            insert(PushDelivery),
+            insert(_deliveries),
             [
                 {
                     "reminder_id": item.reminder_id,

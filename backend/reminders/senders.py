@@ -16,6 +16,7 @@ from email.utils import parsedate_to_datetime
 from itertools import count
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import firebase_admin
 import google.auth.exceptions
@@ -163,9 +164,12 @@ def _no_waiting_inside_the_sdk(app: firebase_admin.App) -> None:
         respect_retry_after_header=False,
         allowed_methods=None,
     )
-    session = messaging._get_messaging_service(app)._client.session
-    for prefix in ("http://", "https://"):
-        session.mount(prefix, HTTPAdapter(max_retries=retry, pool_connections=100, pool_maxsize=100))
+    service = messaging._get_messaging_service(app)
+    url = urlsplit(service._fcm_url)
+    # requests picks the adapter of the longest matching prefix, and the SDK mounts its own
+    # on https://fcm.googleapis.com: ours must sit on the send URL's own origin to win.
+    adapter = HTTPAdapter(max_retries=retry, pool_connections=1, pool_maxsize=MAX_BATCH)
+    service._client.session.mount(f"{url.scheme}://{url.netloc}", adapter)
 
 
 def _message(push: Push) -> messaging.Message:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import time_machine
+from firebase_admin import messaging
 from flask import Flask
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -682,3 +683,18 @@ def test_a_later_dispatch_has_a_shorter_ttl_and_the_same_apns_expiration(
     assert message["apns"]["headers"]["apns-expiration"] == EXPIRES_EPOCH
     [reminder] = reminders(db, participant)
     assert (reminder.kind, reminder.due_at, reminder.expires_at) == (ReminderKind.REST_PAIN_DIARY, EVENING, EXPIRES)
+
+
+def test_on_the_real_fcm_url_too_the_sdk_does_not_sleep_out_retry_after() -> None:
+    """The SDK mounts its own retrying adapter on https://fcm.googleapis.com; requests
+    prefers the longest prefix, so ours must be mounted on that origin to take effect in
+    production, not only against the fake."""
+    sender = FcmSender(service_account_info("http://127.0.0.1:9/token"))
+    try:
+        service = messaging._get_messaging_service(sender.app)
+        assert service._fcm_url.startswith("https://fcm.googleapis.com/v1/projects/limbtrack-test/")
+        retry = service._client.session.get_adapter(service._fcm_url).max_retries
+        assert retry.respect_retry_after_header is False
+        assert list(retry.status_forcelist) == [500, 503]
+    finally:
+        sender.close()
