@@ -201,13 +201,17 @@ def _decide(session: Session, people: Sequence[Any], now: datetime) -> Iterator[
     ):
         photos[pid].append((ulcer_id, day))
 
-    protocols: dict[int, dict[str, Any]] = {}
+    studies: dict[int, tuple[dict[str, Any], str | None, schedule.Preferences]] = {}
     for p in people:
-        if p.study_id not in protocols:
-            protocols[p.study_id] = current_protocol(session, p.study_id).document
-        protocol = protocols[p.study_id]
-        walk = next((a for a in protocol["assessments"] if a["task"] == "six_minute_walk"), None)
-        method = walk.get("method") if walk else None
+        if p.study_id not in studies:
+            protocol = current_protocol(session, p.study_id).document
+            walk = next((a for a in protocol["assessments"] if a["task"] == "six_minute_walk"), None)
+            studies[p.study_id] = (
+                protocol,
+                walk.get("method") if walk else None,
+                schedule.preferences(protocol["reminders"], None),
+            )
+        protocol, method, study_prefs = studies[p.study_id]
         assert p.enrolled_at is not None  # active participants are enrolled
         who = schedule.Who(p.id, p.timezone, p.day0_date, p.enrolled_at.astimezone(ZoneInfo(p.timezone)).date())
         progress = schedule.Progress(
@@ -218,7 +222,8 @@ def _decide(session: Session, people: Sequence[Any], now: datetime) -> Iterator[
             photo_weeks_done=_photo_weeks_done(p.day0_date, open_ulcers[p.id], photos[p.id]),
             has_open_ulcers=bool(open_ulcers[p.id]),
         )
-        prefs = schedule.preferences(protocol["reminders"], settings.get(p.id))
+        own = settings.get(p.id)
+        prefs = study_prefs if own is None else schedule.preferences(protocol["reminders"], own)
         for decision in schedule.plan(who, protocol, prefs, now, progress, existing[p.id], p.id in with_device):
             yield p.id, decision
 
@@ -463,7 +468,20 @@ def _record(
             .values(retired_at=now, retired_reason=(code or "unregistered").lower())
         )
     report.tokens_retired += len(gone)
-    session.execute(_FINISH, list(finished.values()))
+    sent = [state for state in finished.values() if state["status"] == ReminderStatus.SENT]
+    others = [state for state in finished.values() if state["status"] != ReminderStatus.SENT]
+    if sent:  # the usual case, one statement for the batch (all share worker and time)
+        session.execute(
+            update(_reminders)
+            .where(
+                _reminders.c.id.in_([state["b_id"] for state in sent]),
+                _reminders.c.claimed_by == sent[0]["b_worker"],
+                _reminders.c.status == ReminderStatus.SENDING,
+            )
+            .values(status=ReminderStatus.SENT, sent_at=now, reason=None, next_try_at=None)
+        )
+    if others:
+        session.execute(_FINISH, others)
     for state in finished.values():
         status = state["status"]
         if status == ReminderStatus.SENT:
