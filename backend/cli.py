@@ -27,7 +27,7 @@ from backend.errors import DomainError
 from backend.jobs import JOBS, JobContext
 from backend.participants.models import Participant
 from backend.participants.service import create_participant
-from backend.reminders.dispatch import dispatch
+from backend.reminders.dispatch import dispatch_due_reminders
 from backend.reminders.senders import FcmSender, SenderConfigError, make_sender
 from backend.staff.models import StaffRole, StaffUser
 from backend.staff.service import create_staff, disable_staff
@@ -218,7 +218,7 @@ def reminders_dispatch() -> None:
         sender = make_sender(_config().firebase_credentials)
         try:
             with get_database().session_scope() as session:
-                report = dispatch(session, sender, utcnow())
+                report = dispatch_due_reminders(session, sender, utcnow())
         finally:
             if isinstance(sender, FcmSender):
                 sender.close()

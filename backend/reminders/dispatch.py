@@ -84,7 +84,9 @@ def active_devices(now: datetime) -> Select[PushDevice]:
     )
 
 
-def dispatch(session: Session, sender: Sender, now: datetime, worker: str | None = None) -> DispatchReport:
+def dispatch_due_reminders(
+    session: Session, sender: Sender, now: datetime, worker: str | None = None
+) -> DispatchReport:
     """One dispatcher run; raises SenderConfigError (after saving what was done) if the
     sender is misconfigured."""
     sender.check()  # before anything is claimed: a bad credential marks nothing

@@ -26,7 +26,7 @@ from backend.core.actor import Actor
 from backend.db import Database, make_engine
 from backend.participants.service import change_status
 from backend.reminders import dispatch as dispatch_module
-from backend.reminders.dispatch import DispatchReport, dispatch, plan_reminders
+from backend.reminders.dispatch import DispatchReport, dispatch_due_reminders, plan_reminders
 from backend.reminders.models import PushDelivery, Reminder, ReminderStatus
 from backend.reminders.senders import FcmSender
 from backend.reminders.service import register_device
@@ -109,7 +109,7 @@ def test_two_dispatchers_at_once_send_each_reminder_once(
         try:
             with factory() as session:
                 start.wait(timeout=10)
-                reports[worker] = dispatch(session, sender, EVENING, worker=worker)
+                reports[worker] = dispatch_due_reminders(session, sender, EVENING, worker=worker)
         except BaseException as exc:  # reported below, in the test's thread
             errors.append(exc)
 

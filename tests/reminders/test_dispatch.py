@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.participants.models import Participant
-from backend.reminders.dispatch import DispatchReport, claim_due, dispatch, plan_reminders, send_claimed
+from backend.reminders.dispatch import DispatchReport, claim_due, dispatch_due_reminders, plan_reminders, send_claimed
 from backend.reminders.models import PushDelivery, PushDevice, Reminder, ReminderKind, ReminderStatus
 from backend.reminders.senders import FcmSender, LogSender
 from tests.fake_fcm import FakeFcm
@@ -33,10 +33,10 @@ def test_the_diary_reminder_goes_out_at_20_local_with_the_exact_fcm_payload(
     participant = enrolled()
     device = phone(participant, token="tok-diary-0001-abcdefgh")
 
-    early = dispatch(db, fcm_sender, EVENING - timedelta(minutes=1))
+    early = dispatch_due_reminders(db, fcm_sender, EVENING - timedelta(minutes=1))
     assert early.sent == 0 and fcm.received == []
 
-    report = dispatch(db, fcm_sender, EVENING)
+    report = dispatch_due_reminders(db, fcm_sender, EVENING)
     assert report.sent == 1
     [received] = fcm.received
     reminder = reminders(db, participant)[0]
@@ -79,7 +79,7 @@ def test_the_diary_reminder_goes_out_at_20_local_with_the_exact_fcm_payload(
     assert delivery.sender == "fcm"
     assert delivery.message_id and delivery.message_id.startswith("projects/limbtrack-test/messages/")
 
-    again = dispatch(db, fcm_sender, EVENING + timedelta(minutes=1))
+    again = dispatch_due_reminders(db, fcm_sender, EVENING + timedelta(minutes=1))
     assert again.sent == 0 and len(fcm.received) == 1  # at most once
 
 
@@ -96,8 +96,8 @@ def test_a_claim_abandoned_mid_send_is_closed_as_interrupted_and_never_resent(
     assert len(stuck) == 1
 
     sender = LogSender()
-    assert dispatch(db, sender, EVENING + timedelta(minutes=9), worker="machine-b").sent == 0
-    report = dispatch(db, sender, EVENING + timedelta(minutes=11), worker="machine-b")
+    assert dispatch_due_reminders(db, sender, EVENING + timedelta(minutes=9), worker="machine-b").sent == 0
+    report = dispatch_due_reminders(db, sender, EVENING + timedelta(minutes=11), worker="machine-b")
     [reminder] = reminders(db, participant)
     assert (report.sent, report.failed) == (0, 1)
     assert (reminder.status, reminder.reason) == (ReminderStatus.FAILED, "interrupted")

@@ -28,7 +28,7 @@ from backend.app import create_app
 from backend.core.actor import Actor
 from backend.db import Database
 from backend.participants.models import Participant
-from backend.reminders.dispatch import dispatch
+from backend.reminders.dispatch import dispatch_due_reminders
 from backend.reminders.models import (
     DeliveryOutcome,
     PushDelivery,
@@ -116,7 +116,7 @@ def test_unregistered_token_retires_the_device_and_is_never_tried_again(
     device = phone(participant, token="tok-gone-0001")
     fcm.fail_token("tok-gone-0001", 404, "UNREGISTERED")
 
-    report = dispatch(db, fcm_sender, EVENING)
+    report = dispatch_due_reminders(db, fcm_sender, EVENING)
 
     assert (report.planned, report.sent, report.failed, report.tokens_retired) == (1, 0, 1, 1)
     assert [r.status for r in fcm.received] == [404]  # not retried by the SDK
@@ -138,7 +138,7 @@ def test_unregistered_token_retires_the_device_and_is_never_tried_again(
 
     # The next evening's diary reminder finds no device left: planned as skipped, nothing sent.
     fcm.fail_token("tok-gone-0001", 404, None, times=0)  # even a token that works again is not tried
-    tomorrow = dispatch(db, fcm_sender, NEXT_DAY_EVENING)
+    tomorrow = dispatch_due_reminders(db, fcm_sender, NEXT_DAY_EVENING)
 
     assert (tomorrow.planned, tomorrow.skipped, tomorrow.sent) == (0, 1, 0)
     assert len(fcm.received) == 1
@@ -165,7 +165,7 @@ def test_invalid_registration_token_retires_the_device(
     device = phone(participant, token="tok-garbled-0001")
     fcm.fail_token("tok-garbled-0001", 400, "INVALID_ARGUMENT")
 
-    report = dispatch(db, fcm_sender, EVENING)
+    report = dispatch_due_reminders(db, fcm_sender, EVENING)
 
     assert (report.sent, report.failed, report.tokens_retired) == (0, 1, 1)
     [reminder] = reminders(db, participant)
@@ -196,7 +196,7 @@ def test_invalid_argument_about_the_message_keeps_the_device(
     device = phone(participant, token="tok-fine-0001")
     fcm.fail_token("tok-fine-0001", 400, "INVALID_ARGUMENT")
 
-    report = dispatch(db, fcm_sender, EVENING)
+    report = dispatch_due_reminders(db, fcm_sender, EVENING)
 
     assert (report.failed, report.tokens_retired) == (1, 0)
     [reminder] = reminders(db, participant)
@@ -218,7 +218,7 @@ def test_one_dead_device_of_two_still_gets_the_reminder_sent(
     new = phone(participant, token="tok-new-phone-0001", platform="ios")
     fcm.fail_token("tok-old-phone-0001", 404, "UNREGISTERED")
 
-    report = dispatch(db, fcm_sender, EVENING)
+    report = dispatch_due_reminders(db, fcm_sender, EVENING)
 
     assert (report.sent, report.failed, report.tokens_retired) == (1, 0, 1)
     assert fcm.sent_tokens() == ["tok-new-phone-0001"]
@@ -248,7 +248,7 @@ def test_quota_exceeded_waits_for_retry_after_then_sends(
     phone(participant, token="tok-busy-0001")
     fcm.fail_token("tok-busy-0001", 429, "QUOTA_EXCEEDED", retry_after=120, times=1)
 
-    report = dispatch(db, fcm_sender, EVENING)
+    report = dispatch_due_reminders(db, fcm_sender, EVENING)
 
     assert (report.sent, report.retrying, report.failed) == (0, 1, 0)
     # One request, no sleeping inside the SDK: the dispatcher does the waiting.
@@ -263,10 +263,10 @@ def test_quota_exceeded_waits_for_retry_after_then_sends(
         EVENING + timedelta(seconds=120),
     )
 
-    early = dispatch(db, fcm_sender, EVENING + timedelta(seconds=119))
+    early = dispatch_due_reminders(db, fcm_sender, EVENING + timedelta(seconds=119))
     assert early.sent == 0 and len(fcm.received) == 1
 
-    later = dispatch(db, fcm_sender, EVENING + timedelta(seconds=120))
+    later = dispatch_due_reminders(db, fcm_sender, EVENING + timedelta(seconds=120))
 
     assert later.sent == 1
     assert fcm.sent_tokens() == ["tok-busy-0001"]
@@ -283,7 +283,7 @@ def test_quota_exceeded_waits_for_retry_after_then_sends(
         (EVENING, DeliveryOutcome.RETRY, "QUOTA_EXCEEDED", 120),
         (EVENING + timedelta(seconds=120), DeliveryOutcome.SENT, None, None),
     ]
-    assert dispatch(db, fcm_sender, EVENING + timedelta(minutes=10)).sent == 0
+    assert dispatch_due_reminders(db, fcm_sender, EVENING + timedelta(minutes=10)).sent == 0
     assert fcm.sent_tokens() == ["tok-busy-0001"]
 
 
@@ -300,7 +300,7 @@ def test_quota_exceeded_near_the_end_of_the_window_is_not_sent_after_it_closes(
     fcm.fail_token("tok-busy-0002", 429, "QUOTA_EXCEEDED", retry_after=120, times=1)
     start = EXPIRES - timedelta(seconds=100)  # a late run, 100 s before the diary window closes
 
-    dispatch(db, fcm_sender, start)
+    dispatch_due_reminders(db, fcm_sender, start)
 
     # With the SDK's default retry it would sleep 120 s and hand FCM the push after the
     # window closed; ours does not sleep, and the reminder is given up instead.
@@ -323,7 +323,7 @@ def test_unavailable_is_retried_by_the_sdk_then_backs_off(
     phone(participant, token="tok-flaky-0001")
     fcm.fail_token("tok-flaky-0001", 503, None)
 
-    first = dispatch(db, fcm_sender, EVENING)
+    first = dispatch_due_reminders(db, fcm_sender, EVENING)
 
     assert first.retrying == 1
     assert [r.status for r in fcm.received] == [503] * 5  # the SDK's own 4 retries
@@ -342,7 +342,7 @@ def test_unavailable_is_retried_by_the_sdk_then_backs_off(
         None,
     )
 
-    dispatch(db, fcm_sender, EVENING + timedelta(minutes=1))
+    dispatch_due_reminders(db, fcm_sender, EVENING + timedelta(minutes=1))
 
     [reminder] = reminders(db, participant)
     # Second try: the back-off doubles to 2 minutes.
@@ -367,7 +367,7 @@ def test_unavailable_until_the_window_closes_fails_and_is_never_sent_late(
     fcm.fail_token("tok-flaky-0002", 503, None)
 
     # A late run catches yesterday's diary reminder up 150 s before its window closes.
-    dispatch(db, fcm_sender, EXPIRES - timedelta(seconds=150))
+    dispatch_due_reminders(db, fcm_sender, EXPIRES - timedelta(seconds=150))
     [reminder] = reminders(db, participant)
     assert (reminder.local_date.isoformat(), reminder.status, reminder.next_try_at) == (
         "2026-03-05",
@@ -376,7 +376,7 @@ def test_unavailable_until_the_window_closes_fails_and_is_never_sent_late(
     )
 
     # Second try fails too; a 120 s back-off would end after the window: give up.
-    report = dispatch(db, fcm_sender, EXPIRES - timedelta(seconds=90))
+    report = dispatch_due_reminders(db, fcm_sender, EXPIRES - timedelta(seconds=90))
     assert report.failed == 1
     [reminder] = reminders(db, participant)
     assert (reminder.status, reminder.reason, reminder.tries, reminder.next_try_at) == (
@@ -389,7 +389,7 @@ def test_unavailable_until_the_window_closes_fails_and_is_never_sent_late(
 
     fcm.fail_token("tok-flaky-0002", 503, None, times=0)  # FCM is back
     for moment in (EXPIRES, EXPIRES + timedelta(minutes=5)):
-        assert dispatch(db, fcm_sender, moment).sent == 0
+        assert dispatch_due_reminders(db, fcm_sender, moment).sent == 0
     assert len(fcm.received) == 10 and fcm.sent_tokens() == []
     [reminder] = reminders(db, participant)
     assert (reminder.status, reminder.reason, reminder.sent_at) == (ReminderStatus.FAILED, "UNAVAILABLE", None)
@@ -407,9 +407,9 @@ def test_a_pending_retry_whose_window_closes_before_the_next_run_is_closed_unsen
     phone(participant, token="tok-flaky-0003")
     fcm.fail_token("tok-flaky-0003", 503, None, times=5)  # one dispatcher run's worth
 
-    dispatch(db, fcm_sender, EXPIRES - timedelta(seconds=150))  # next try at EXPIRES - 90 s
+    dispatch_due_reminders(db, fcm_sender, EXPIRES - timedelta(seconds=150))  # next try at EXPIRES - 90 s
     # No dispatcher runs until the window has closed (cron stopped): the row is closed, not sent.
-    report = dispatch(db, fcm_sender, EXPIRES)
+    report = dispatch_due_reminders(db, fcm_sender, EXPIRES)
 
     assert (report.sent, report.failed) == (0, 1)
     assert fcm.sent_tokens() == []
@@ -432,7 +432,7 @@ def test_sender_id_mismatch_stops_the_run_and_leaves_the_reminder_to_send_later(
     fcm.fail_token("tok-mismatch-0001", 403, "SENDER_ID_MISMATCH", times=1)
 
     with pytest.raises(SenderConfigError, match=r"SENDER_ID_MISMATCH"):
-        dispatch(db, fcm_sender, EVENING)
+        dispatch_due_reminders(db, fcm_sender, EVENING)
 
     assert [r.status for r in fcm.received] == [403]
     [reminder] = reminders(db, participant)
@@ -448,7 +448,7 @@ def test_sender_id_mismatch_stops_the_run_and_leaves_the_reminder_to_send_later(
     assert (delivery.outcome, delivery.error_code) == (DeliveryOutcome.FAILED, "SENDER_ID_MISMATCH")
 
     # The operator fixed the project; the next cron run sends it, once.
-    report = dispatch(db, fcm_sender, EVENING + timedelta(minutes=1))
+    report = dispatch_due_reminders(db, fcm_sender, EVENING + timedelta(minutes=1))
 
     assert report.sent == 1
     assert fcm.sent_tokens() == ["tok-mismatch-0001"]
@@ -458,7 +458,7 @@ def test_sender_id_mismatch_stops_the_run_and_leaves_the_reminder_to_send_later(
         1,
         EVENING + timedelta(minutes=1),
     )
-    assert dispatch(db, fcm_sender, EVENING + timedelta(minutes=2)).sent == 0
+    assert dispatch_due_reminders(db, fcm_sender, EVENING + timedelta(minutes=2)).sent == 0
     assert len(fcm.received) == 2
 
 
@@ -475,7 +475,7 @@ def test_refused_oauth_token_raises_before_anything_is_claimed(
     sender = fresh_sender()
 
     with pytest.raises(SenderConfigError, match="FCM credentials were refused"):
-        dispatch(db, sender, EVENING)
+        dispatch_due_reminders(db, sender, EVENING)
 
     assert fcm.token_requests == 1
     assert fcm.received == []
@@ -483,7 +483,7 @@ def test_refused_oauth_token_raises_before_anything_is_claimed(
     assert reminders(db, participant) == []
 
     fcm.reset()  # the key is valid again
-    assert dispatch(db, sender, EVENING + timedelta(minutes=1)).sent == 1
+    assert dispatch_due_reminders(db, sender, EVENING + timedelta(minutes=1)).sent == 1
     assert fcm.sent_tokens() == ["tok-oauth-0001"]
 
 
@@ -624,7 +624,7 @@ def test_the_reminder_is_in_the_participants_language(
     participant = enrolled(language=language)
     phone(participant)
 
-    dispatch(db, fcm_sender, EVENING)
+    dispatch_due_reminders(db, fcm_sender, EVENING)
 
     [received] = fcm.received
     assert received.body["message"]["notification"] == {"title": title, "body": body}
@@ -650,7 +650,7 @@ def test_a_language_without_texts_falls_back_to_the_protocols_default(
     participant = enrolled(language="ar")
     phone(participant)
 
-    dispatch(db, fcm_sender, EVENING)
+    dispatch_due_reminders(db, fcm_sender, EVENING)
 
     [received] = fcm.received
     assert received.body["message"]["notification"] == {"title": DIARY_EN[0], "body": DIARY_EN[1]}
@@ -675,7 +675,7 @@ def test_a_later_dispatch_has_a_shorter_ttl_and_the_same_apns_expiration(
     participant = enrolled()
     phone(participant, platform="ios")
 
-    dispatch(db, fcm_sender, EVENING + late)
+    dispatch_due_reminders(db, fcm_sender, EVENING + late)
 
     [received] = fcm.received
     message = received.body["message"]

@@ -17,7 +17,7 @@ from werkzeug.test import TestResponse
 
 from backend.audit.models import AccessEvent, AuditEvent
 from backend.participants.models import Participant
-from backend.reminders.dispatch import dispatch
+from backend.reminders.dispatch import dispatch_due_reminders
 from backend.reminders.models import PushDevice, ReminderSettings
 from backend.reminders.senders import LogSender
 from tests.factories import Factory
@@ -244,7 +244,7 @@ def test_a_sent_reminder_is_listed_with_its_delivery(
 ) -> None:
     device = phone(participant, token="tok-history-0001-abcdefgh")
     staff = nurse_at_evening()
-    report = dispatch(db, LogSender(), EVENING)
+    report = dispatch_due_reminders(db, LogSender(), EVENING)
     assert report.sent == 1
 
     response = client.get(history(participant.id), headers=staff)
@@ -295,7 +295,7 @@ def test_an_opted_out_reminder_is_listed_as_skipped(
     phone(participant)
     assert client.put(SETTINGS, json=RESET | {"opted_out": ["rest_pain_diary"]}, headers=patient).status_code == 200
     staff = nurse_at_evening()
-    report = dispatch(db, LogSender(), EVENING)
+    report = dispatch_due_reminders(db, LogSender(), EVENING)
     assert (report.sent, report.skipped) == (0, 1)
 
     result = client.get(history(participant.id), headers=staff).json
@@ -311,7 +311,7 @@ def test_without_a_phone_the_reminder_is_skipped_for_no_device(
     client: FlaskClient, db: Session, participant: Participant, nurse_at_evening: Callable[[], dict[str, str]]
 ) -> None:
     staff = nurse_at_evening()
-    dispatch(db, LogSender(), EVENING)
+    dispatch_due_reminders(db, LogSender(), EVENING)
 
     [reminder] = client.get(history(participant.id), headers=staff).json["reminders"]
 
