@@ -23,6 +23,7 @@ _ASSESSMENT_OF = {
     ReminderKind.SIX_MINUTE_WALK: "six_minute_walk",
     ReminderKind.ULCER_PHOTO: "ulcer_photo",
 }
+_KIND_ORDER = {kind: n for n, kind in enumerate(ReminderKind)}
 # Statuses that count towards the daily limit: sent, or on their way.
 LIVE = frozenset({ReminderStatus.PENDING, ReminderStatus.SENDING, ReminderStatus.SENT})
 
@@ -162,7 +163,7 @@ def slots(who: Who, protocol: Mapping[str, Any], prefs: Preferences, day: date, 
             # hours is skipped, not moved to the morning.
             quiet_nudge = prefs.is_quiet(local_nudge) or nudge >= expires_at
             result.append(Slot(kind, day, 1, nudge, expires_at, quiet_nudge))
-    return sorted(result, key=lambda s: (s.due_at, s.attempt, list(ReminderKind).index(s.kind)))
+    return sorted(result, key=lambda s: (s.due_at, s.attempt, _KIND_ORDER[s.kind]))
 
 
 def _quiet_end_after(moment: datetime, prefs: Preferences, tz: str) -> datetime:
