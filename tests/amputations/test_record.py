@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 import time_machine
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import Connection, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from backend.audit.models import AccessEvent, AuditEvent
@@ -234,3 +235,16 @@ def test_who_may_record_and_read(
     refused(client.get(url, headers=other_site), 404, "not_found")
     refused(client.post(url, json=event()), 401, "unauthenticated")
     assert client.get(url, headers=monitor).status_code == 200
+
+
+def test_the_database_refuses_a_major_flag_that_disagrees_with_the_level(
+    client: FlaskClient, connection: Connection, staff: dict[str, str], participant: Participant
+) -> None:
+    created = client.post(events_url(participant.id), json=event(level="syme"), headers=staff).json
+    savepoint = connection.begin_nested()
+    with pytest.raises(IntegrityError):
+        connection.execute(
+            text("UPDATE amputation_event SET major = :major WHERE id = :id"), {"major": True, "id": created["id"]}
+        )
+    savepoint.rollback()
+    assert client.get(events_url(participant.id), headers=staff).json[0]["major"] is False
