@@ -6,6 +6,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from backend import cli, errors
+from backend.amputations.routes import blp as amputations_blp
 from backend.api import Api, swagger_ui_assets
 from backend.audit.routes import blp as audit_blp
 from backend.auth.routes import blp as auth_blp
@@ -38,6 +39,7 @@ BLUEPRINTS = (
     mobile_sync_blp,
     flags_blp,
     ulcers_blp,
+    amputations_blp,
     reminders_blp,
 )
 

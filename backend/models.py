@@ -1,5 +1,6 @@
 """Import every domain's models, so that Base.metadata knows all tables (Alembic, tests)."""
 
+from backend.amputations.models import AmputationEvent
 from backend.audit.models import AccessEvent, AuditEvent
 from backend.auth.models import ActivationCode, AuthSession, AuthThrottle, AuthToken
 from backend.diary.models import PainScore
@@ -15,6 +16,7 @@ from backend.walks.models import WalkTest
 __all__ = [
     "AccessEvent",
     "ActivationCode",
+    "AmputationEvent",
     "AuditEvent",
     "AuthSession",
     "AuthThrottle",

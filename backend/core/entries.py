@@ -1,5 +1,7 @@
 """Rules every patient-reported entry shares: when it may be recorded, which local day and
-study day it belongs to, whether it is late, and idempotent creation by client_uuid."""
+study day it belongs to, whether it is late, and idempotent creation by client_uuid.
+Idempotent creation, versioned corrections and the staff list also serve records that
+staff enter (amputation events)."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from backend.audit.service import record_audit, record_staff_read, snapshot
 from backend.auth.policy import participant_in_scope
 from backend.core import idempotency
 from backend.core.actor import Actor
-from backend.core.models import PatientEntryMixin, VersionedEntryMixin
+from backend.core.models import ClientEntryMixin, VersionedEntryMixin
 from backend.core.timeutil import ensure_utc, local_date
 from backend.errors import Conflict, NotFound, ValidationFailed
 from backend.participants.models import Participant, ParticipantStatus
@@ -23,7 +25,7 @@ from backend.participants.models import Participant, ParticipantStatus
 CLOCK_SKEW = timedelta(minutes=5)
 LATE_AFTER = timedelta(hours=48)
 
-E = TypeVar("E", bound=PatientEntryMixin)
+C = TypeVar("C", bound=ClientEntryMixin)
 
 
 def field_error(field: str, message: str) -> ValidationFailed:
@@ -75,7 +77,7 @@ def require_active(participant: Participant) -> None:
         )
 
 
-def find_replay(session: Session, model: type[E], participant_id: int, data: dict[str, Any]) -> tuple[E | None, str]:
+def find_replay(session: Session, model: type[C], participant_id: int, data: dict[str, Any]) -> tuple[C | None, str]:
     """The original of a replayed create (or None), and the request's fingerprint."""
     fingerprint = idempotency.fingerprint(data)
     existing = session.scalar(
@@ -112,25 +114,35 @@ _NOT_COPIED = {
 }  # fmt: skip
 
 V = TypeVar("V", bound=VersionedEntryMixin)
+Stamp = Callable[[Actor, datetime], dict[str, Any]]
+
+
+def entry_stamp(actor: Actor, now: datetime) -> dict[str, Any]:
+    """Who entered a new version of a patient entry, and when it arrived."""
+    return {"received_at": now, "entered_by_type": actor.kind, "entered_by_id": actor.id, "late_entry": False}
 
 
 def correction_of(
-    original: V, actor: Actor, changes: dict[str, Any], data: dict[str, Any], fingerprint: str, now: datetime
+    original: V,
+    actor: Actor,
+    changes: dict[str, Any],
+    data: dict[str, Any],
+    fingerprint: str,
+    now: datetime,
+    stamp: Stamp = entry_stamp,
 ) -> V:
     """A new version of `original` with `changes`: same observation time and day, entered
-    now by `actor`, pointing back with the reason. The caller files it (see supersede)."""
+    now by `actor` (the columns `stamp` gives), pointing back with the reason. The caller
+    files it (see supersede)."""
     if not original.is_current:
         raise Conflict("This version has been superseded; correct the current one.")
     mapper = inspect(type(original))
     values = {attr.key: getattr(original, attr.key) for attr in mapper.column_attrs if attr.key not in _NOT_COPIED}
     values.update(changes)
+    values.update(stamp(actor, now))
     values.update(
         client_uuid=data["client_uuid"],
         request_fingerprint=fingerprint,
-        received_at=now,
-        entered_by_type=actor.kind,
-        entered_by_id=actor.id,
-        late_entry=False,
         corrects_id=original.id,  # type: ignore[attr-defined]
         correction_reason=data.get("reason"),
     )
@@ -150,18 +162,18 @@ def supersede(session: Session, original: VersionedEntryMixin, version: Versione
 def entries_query(
     session: Session,
     actor: Actor,
-    model: type[E],
+    model: type[C],
     participant_id: int,
     filters: dict[str, Any],
     now: datetime,
     day_column: Any = None,
-) -> Select[E]:
+) -> Select[C]:
     """A participant's entries of one kind within the actor's reach, current versions
     unless asked, between the `from`/`to` local dates. A staff read is logged."""
     participant = participant_in_scope(session, actor, participant_id)
     resource = f"{model.__tablename__}s"  # type: ignore[attr-defined]  # pain_scores, walk_tests, ...
     record_staff_read(session, actor, resource, participant.id, now)
-    day = model.local_date if day_column is None else day_column
+    day = cast(Any, model).local_date if day_column is None else day_column
     query = select(model).where(model.participant_id == participant.id)
     if not filters.get("include_superseded"):
         query = query.where(model.superseded_at.is_(None))  # type: ignore[attr-defined]
@@ -172,13 +184,13 @@ def entries_query(
     return query
 
 
-def own_entry(session: Session, model: type[E], participant_id: int, entry_id: int) -> E:
+def own_entry(session: Session, model: type[C], participant_id: int, entry_id: int) -> C:
     """An entry of the participant's, or NotFound (another participant's id reveals nothing)."""
     mapped: Any = model  # a mapped entry class (the mixin itself has no id or table)
     entry = session.scalar(select(mapped).where(mapped.id == entry_id, mapped.participant_id == participant_id))
     if entry is None:
         raise NotFound(f"No {mapped.__tablename__.replace('_', ' ')} {entry_id}.")
-    return cast(E, entry)
+    return cast(C, entry)
 
 
 def correct_entry(
@@ -190,9 +202,11 @@ def correct_entry(
     data: dict[str, Any],
     now: datetime,
     check: Callable[[V, V], None] | None = None,
+    stamp: Stamp = entry_stamp,
 ) -> tuple[V, V | None, Participant]:
     """The shared steps of a correction: scope, replay, the entry, the new version with the
-    fields sent, `check(original, correction)` (raises to refuse), supersede, audit.
+    fields sent and the provenance `stamp` gives, `check(original, correction)` (raises to
+    refuse), supersede, audit.
 
     Returns (correction, original, participant); original is None for a replay, which
     wrote nothing. The caller raises its flags and commits.
@@ -204,7 +218,7 @@ def correct_entry(
         return existing, None, participant
     original: V = own_entry(session, mapped, participant.id, entry_id)
     changes = {key: value for key, value in data.items() if key not in ("client_uuid", "reason")}
-    correction = correction_of(original, actor, changes, data, fingerprint, now)
+    correction = correction_of(original, actor, changes, data, fingerprint, now, stamp)
     if check is not None:
         check(original, correction)
     before = snapshot(cast(Any, original))

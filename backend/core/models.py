@@ -33,14 +33,21 @@ class TimestampMixin:
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
-class PatientEntryMixin:
-    """Provenance of a patient-reported value (ALCOA+): who, the device time with its UTC
-    offset, the server receive time, and the local date and study day fixed at receipt, so
-    that every later reader (the sync included) sees the same day."""
+class ClientEntryMixin:
+    """A participant's record created idempotently: the client's UUID (unique per
+    participant) and the fingerprint of the request that created it, so a replay can be
+    told from a reuse of the UUID for something else."""
 
     participant_id: Mapped[int] = mapped_column(ForeignKey("participant.id"), index=True)
     client_uuid: Mapped[uuid.UUID] = mapped_column(Uuid)
     request_fingerprint: Mapped[str] = mapped_column(String(64))
+
+
+class PatientEntryMixin(ClientEntryMixin):
+    """Provenance of a patient-reported value (ALCOA+): who, the device time with its UTC
+    offset, the server receive time, and the local date and study day fixed at receipt, so
+    that every later reader (the sync included) sees the same day."""
+
     recorded_at: Mapped[datetime]
     recorded_utc_offset_minutes: Mapped[int]
     received_at: Mapped[datetime]

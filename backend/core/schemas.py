@@ -89,9 +89,14 @@ class EntryProvenanceSchema(BaseSchema):
     correction_reason = fields.String(dump_only=True, allow_none=True)
 
 
-def correction_schema(create: type[Schema], name: str, exclude: tuple[str, ...] = ("recorded_at",)) -> type[Schema]:
+def correction_schema(
+    create: type[Schema],
+    name: str,
+    exclude: tuple[str, ...] = ("recorded_at",),
+    extra: dict[str, fields.Field[Any]] | None = None,
+) -> type[Schema]:
     """A staff correction schema from a create schema: every field optional (only what is
-    sent changes), plus client_uuid and a required reason."""
+    sent changes), plus client_uuid, a required reason and any `extra` fields."""
     fields_: dict[str, fields.Field[Any]] = {}
     for field_name, field_obj in create().fields.items():
         if field_name in exclude or field_name == "client_uuid":
@@ -102,6 +107,7 @@ def correction_schema(create: type[Schema], name: str, exclude: tuple[str, ...] 
         fields_[field_name] = optional
     fields_["client_uuid"] = fields.UUID(required=True)
     fields_["reason"] = fields.String(required=True, validate=REASON)
+    fields_.update(extra or {})
     return type(name, (BaseSchema,), fields_)
 
 

@@ -32,8 +32,11 @@ from sqlalchemy import func, select
 from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.test import TestResponse, encode_multipart
 
+from backend.amputations.schemas import AmputationEventCreateSchema
+from backend.amputations.service import record_amputation
 from backend.audit.models import AuditEvent
 from backend.auth.policy import MANAGE_PARTICIPANTS, READ_PARTICIPANTS, WITHDRAW_PARTICIPANTS
+from backend.auth.service import staff_actor
 from backend.core.actor import Actor
 from backend.core.timeutil import utcnow
 from backend.diary.service import record_pain_score
@@ -65,7 +68,8 @@ FLAG_ID = "<id:flag_id>"
 ULCER_ID = "<id:ulcer_id>"
 PHOTO_ID = "<id:photo_id>"
 DEVICE_ID = "<id:device_id>"
-OBJECT_PLACEHOLDERS = (SCORE_ID, WALK_ID, REPORT_ID, FLAG_ID, ULCER_ID, PHOTO_ID, DEVICE_ID)
+AMPUTATION_ID = "<id:amputation_id>"
+OBJECT_PLACEHOLDERS = (SCORE_ID, WALK_ID, REPORT_ID, FLAG_ID, ULCER_ID, PHOTO_ID, DEVICE_ID, AMPUTATION_ID)
 TEHRAN = timezone(timedelta(hours=3, minutes=30))
 TARGET_SITE = "TEH-01"
 OTHER_SITE = "TEH-02"
@@ -247,6 +251,20 @@ def _with_photo(scene: Scene) -> None:
         scene.make.db, store, _target_actor(scene), scene.objects[ULCER_ID], data, _photo(), utcnow()
     )
     scene.objects[PHOTO_ID] = photo.id
+
+
+def _with_amputation(scene: Scene) -> None:
+    """The target enrolled, with one amputation event recorded by a nurse of its site."""
+    _enrol(scene.make, scene.target)
+    nurse = staff_actor(scene.make.staff("nurse", sites=(TARGET_SITE,)), None)
+    data = AmputationEventCreateSchema().load(_amputation_body(scene))
+    event, _ = record_amputation(scene.make.db, nurse, scene.target.id, data, utcnow())
+    scene.objects[AMPUTATION_ID] = event.id
+
+
+def _amputation_body(scene: Scene) -> dict[str, Any]:
+    today = datetime.now(TEHRAN).date().isoformat()
+    return {"client_uuid": str(uuid.uuid4()), "occurred_on": today, "leg": "right", "level": "toe"}
 
 
 def _with_push_device(scene: Scene) -> None:
@@ -644,6 +662,32 @@ ROUTES: dict[tuple[str, str], RouteSpec] = {
     ),
     ("GET", "/api/v1/calibration-marker.pdf"): RouteSpec(
         "any_signed_in", check=lambda scene, response: _equal(response.mimetype, "application/pdf")
+    ),
+    # --- amputation events ---
+    ("GET", f"{P}/{PARTICIPANT_ID}/amputations"): RouteSpec(
+        "staff",
+        READ_PARTICIPANTS,
+        scope="participant",
+        prepare=_with_amputation,
+        check=lambda scene, response: _equal(_ids(response), {scene.objects[AMPUTATION_ID]}),
+    ),
+    ("POST", f"{P}/{PARTICIPANT_ID}/amputations"): RouteSpec(
+        "staff",
+        MANAGE_PARTICIPANTS,
+        scope="participant",
+        success=201,
+        prepare=_enrolled,
+        body=_amputation_body,
+        check=lambda scene, response: _equal((json_of(response)["level"], json_of(response)["major"]), ("toe", False)),
+    ),
+    ("POST", f"{P}/{PARTICIPANT_ID}/amputations/{AMPUTATION_ID}/corrections"): RouteSpec(
+        "staff",
+        MANAGE_PARTICIPANTS,
+        scope="participant",
+        success=201,
+        prepare=_with_amputation,
+        body=lambda scene: {"client_uuid": str(uuid.uuid4()), "level": "transtibial", "reason": "operative note"},
+        check=lambda scene, response: _equal(json_of(response)["corrects_id"], scene.objects[AMPUTATION_ID]),
     ),
     # --- push devices and reminders ---
     ("GET", "/api/v1/me/devices"): RouteSpec(

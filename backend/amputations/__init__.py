@@ -1,0 +1,1 @@
+"""Amputation events recorded by staff: date, leg, level; the source of MAJOR_/MINOR_AMPUTATION."""
