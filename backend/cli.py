@@ -218,7 +218,7 @@ def reminders_dispatch() -> None:
         sender = make_sender(_config().firebase_credentials)
         try:
             with get_database().session_scope() as session:
-                report = dispatch_due_reminders(session, sender, utcnow())
+                report = dispatch_due_reminders(session, sender, utcnow(), clock=utcnow)
         finally:
             if isinstance(sender, FcmSender):
                 sender.close()

@@ -16,7 +16,7 @@ import os
 import socket
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -85,17 +85,26 @@ def active_devices(now: datetime) -> Select[PushDevice]:
 
 
 def dispatch_due_reminders(
-    session: Session, sender: Sender, now: datetime, worker: str | None = None
+    session: Session,
+    sender: Sender,
+    now: datetime,
+    worker: str | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> DispatchReport:
     """One dispatcher run; raises SenderConfigError (after saving what was done) if the
-    sender is misconfigured."""
+    sender is misconfigured.
+
+    `now` is when the run plans; `clock` (default: frozen at `now`) stamps each claim and
+    each send, so a long run neither backdates its claims nor overstates a push's TTL.
+    """
+    clock = clock or (lambda: now)
     sender.check()  # before anything is claimed: a bad credential marks nothing
-    worker = worker or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+    worker = worker or f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
     report = DispatchReport()
     _close_abandoned(session, now, report)
     plan_reminders(session, now, report)
-    while batch := claim_due(session, now, worker):
-        send_claimed(session, sender, batch, now, report)
+    while batch := claim_due(session, max(now, clock()), worker):
+        send_claimed(session, sender, batch, max(now, clock()), report)
     return report
 
 
@@ -291,6 +300,7 @@ def claim_due(session: Session, now: datetime, worker: str) -> Sequence[Any]:
             Reminder.participant_id,
             Reminder.kind,
             Reminder.local_date,
+            Reminder.attempt,
             Reminder.expires_at,
             Reminder.tries,
             Reminder.claimed_by,
@@ -321,12 +331,14 @@ def send_claimed(session: Session, sender: Sender, batch: Sequence[Any], now: da
     people = {
         p.id: p
         for p in session.execute(
-            select(Participant.id, Participant.study_id, Participant.language, Participant.status).where(
-                Participant.id.in_(ids)
-            )
+            select(
+                Participant.id, Participant.study_id, Participant.language, Participant.status, Participant.timezone
+            ).where(Participant.id.in_(ids))
         )
     }
     protocols = {sid: current_protocol(session, sid).document for sid in {p.study_id for p in people.values()}}
+    own_settings = select(ReminderSettings).where(ReminderSettings.participant_id.in_(ids))
+    settings = {s.participant_id: s for s in session.scalars(own_settings)}
     finished: dict[int, dict[str, Any]] = {}  # reminder id -> its new state
     outgoing: list[_Outgoing] = []
     for reminder in batch:
@@ -340,6 +352,12 @@ def send_claimed(session: Session, sender: Sender, batch: Sequence[Any], now: da
             finished[reminder.id] = _state(
                 reminder, ReminderStatus.FAILED, "window_closed" if ttl <= 0 else "no_device"
             )
+            continue
+        prefs = schedule.preferences(protocols[person.study_id]["reminders"], settings.get(person.id))
+        if prefs.is_quiet(now.astimezone(ZoneInfo(person.timezone)).time()):
+            # A late run, a retry or a release that lands in quiet hours waits for their end
+            # (a nudge is not worth it by then); never pushed while the participant sleeps.
+            finished[reminder.id] = _quiet(reminder, prefs, person.timezone, now)
             continue
         text = render(protocols[person.study_id], reminder.kind, person.language)
         if text is None:  # a newer protocol version dropped this kind since it was planned
@@ -381,9 +399,16 @@ def send_claimed(session: Session, sender: Sender, batch: Sequence[Any], now: da
             fatal = SenderConfigError(f"FCM refused the configuration ({bad.error_code}): {bad.error_message}")
             break
 
-    _record(session, sender.name, batch, finished, results, now, report)
+    _record(session, sender.name, batch, finished, results, now, report, stopped=fatal is not None)
     if fatal is not None:
         raise fatal
+
+
+def _quiet(reminder: Any, prefs: schedule.Preferences, tz: str, now: datetime) -> dict[str, Any]:
+    wake = schedule.quiet_end_after(now, prefs, tz)
+    if reminder.attempt == 1 or wake >= reminder.expires_at:
+        return _state(reminder, ReminderStatus.SKIPPED, "quiet_hours", release=True)
+    return _state(reminder, ReminderStatus.PENDING, "quiet_hours", next_try_at=wake, release=True)
 
 
 def _state(
@@ -429,8 +454,10 @@ def _record(
     results: list[tuple[_Outgoing, SendResult]],
     now: datetime,
     report: DispatchReport,
+    stopped: bool = False,
 ) -> None:
-    """Write the delivery log, the reminders' new states and retired tokens, in one commit."""
+    """Write the delivery log, the reminders' new states and retired tokens, in one commit.
+    `stopped`: the run stops on a configuration error, so what was not sent is released."""
     begin_as_writer(session)
     by_reminder: dict[int, list[SendResult]] = defaultdict(list)
     for item, result in results:
@@ -438,7 +465,7 @@ def _record(
     for reminder in batch:
         if reminder.id in finished:
             continue
-        finished[reminder.id] = _outcome(reminder, by_reminder.get(reminder.id, []), now)
+        finished[reminder.id] = _outcome(reminder, by_reminder.get(reminder.id, []), now, stopped)
 
     if results:
         session.execute(
@@ -495,11 +522,12 @@ def _record(
     session.commit()
 
 
-def _outcome(reminder: Any, results: list[SendResult], now: datetime) -> dict[str, Any]:
+def _outcome(reminder: Any, results: list[SendResult], now: datetime, stopped: bool) -> dict[str, Any]:
     if any(r.outcome == DeliveryOutcome.SENT for r in results):
         return _state(reminder, ReminderStatus.SENT, sent_at=now)
-    if not results or any(r.fatal for r in results):
-        # Not sent because the run stopped: back to the queue, as if never claimed.
+    if stopped:
+        # Not sent because the run stopped (some of its phones may not have been tried):
+        # back to the queue, as if never claimed.
         return _state(reminder, ReminderStatus.PENDING, next_try_at=now, release=True)
     retry = [r for r in results if r.outcome == DeliveryOutcome.RETRY]
     reason = (retry or results)[0].error_code

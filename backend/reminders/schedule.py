@@ -118,6 +118,15 @@ def _scheduled(protocol: Mapping[str, Any], kind: ReminderKind, study_day: int |
     return study_day is None or schedule["from_day"] <= study_day <= schedule["to_day"]
 
 
+def _schedule_closes(who: Who, protocol: Mapping[str, Any], kind: ReminderKind) -> datetime | None:
+    """The start of the day after the assessment's last study day: a study week that runs
+    past it (days 189-195 with to_day 194) must not keep its reminder alive beyond it."""
+    if who.day0 is None:
+        return None
+    assessment = next(a for a in protocol["assessments"] if a["task"] == _ASSESSMENT_OF[kind])
+    return _at(who.day0 + timedelta(days=assessment["schedule"]["to_day"] + 1), time(0), who.timezone)
+
+
 def slots(who: Who, protocol: Mapping[str, Any], prefs: Preferences, day: date, progress: Progress) -> list[Slot]:
     """The reminders of one local day, in the order they should go out."""
     if day < who.enrolled_on:
@@ -141,9 +150,11 @@ def slots(who: Who, protocol: Mapping[str, Any], prefs: Preferences, day: date, 
     week_start, week_end = study_week(who.day0, day)
     week_closes = _at(week_end + timedelta(days=1), time(0), tz)
     if day == week_start and progress.has_open_ulcers and _scheduled(protocol, ReminderKind.ULCER_PHOTO, study_day):
-        wanted.append((ReminderKind.ULCER_PHOTO, prefs.diary_time, week_closes))
+        closes = min(week_closes, _schedule_closes(who, protocol, ReminderKind.ULCER_PHOTO) or week_closes)
+        wanted.append((ReminderKind.ULCER_PHOTO, prefs.diary_time, closes))
     if day == week_start and _scheduled(protocol, ReminderKind.SIX_MINUTE_WALK, study_day):
-        wanted.append((ReminderKind.SIX_MINUTE_WALK, prefs.diary_time, week_closes))
+        closes = min(week_closes, _schedule_closes(who, protocol, ReminderKind.SIX_MINUTE_WALK) or week_closes)
+        wanted.append((ReminderKind.SIX_MINUTE_WALK, prefs.diary_time, closes))
 
     result: list[Slot] = []
     for kind, moment, expires_at in wanted:
@@ -153,7 +164,7 @@ def slots(who: Who, protocol: Mapping[str, Any], prefs: Preferences, day: date, 
         quiet = False
         # The wall-clock time it really goes out at: 02:30 does not exist on a spring-forward night.
         if prefs.is_quiet(due.astimezone(ZoneInfo(tz)).time()):
-            due = _quiet_end_after(due, prefs, tz)
+            due = quiet_end_after(due, prefs, tz)
             quiet = due >= expires_at
         result.append(Slot(kind, day, 0, due, expires_at, quiet))
         if kind in FOLLOW_UP_KINDS:
@@ -166,7 +177,8 @@ def slots(who: Who, protocol: Mapping[str, Any], prefs: Preferences, day: date, 
     return sorted(result, key=lambda s: (s.due_at, s.attempt, _KIND_ORDER[s.kind]))
 
 
-def _quiet_end_after(moment: datetime, prefs: Preferences, tz: str) -> datetime:
+def quiet_end_after(moment: datetime, prefs: Preferences, tz: str) -> datetime:
+    """The first end of the quiet hours after `moment`."""
     local = moment.astimezone(ZoneInfo(tz))
     end = _at(local.date(), prefs.quiet_end, tz)
     return end if end > moment else _at(local.date() + timedelta(days=1), prefs.quiet_end, tz)

@@ -28,6 +28,7 @@ from backend.reminders.models import DeliveryOutcome
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 500  # the most messages one send_each call takes
+HTTP_TIMEOUT_SECONDS = 15
 
 
 class SenderConfigError(RuntimeError):
@@ -122,7 +123,10 @@ class FcmSender:
         except (ValueError, OSError) as exc:
             raise SenderConfigError(f"FIREBASE_CREDENTIALS is not a usable service-account file: {exc}") from exc
         # A named app of our own, so several senders (tests, two dispatchers) never share one.
-        self.app = firebase_admin.initialize_app(certificate, name=f"limbtrack-{next(self._apps)}")
+        # A short HTTP timeout keeps the worst send (5 tries) well inside STALE_CLAIM.
+        self.app = firebase_admin.initialize_app(
+            certificate, options={"httpTimeout": HTTP_TIMEOUT_SECONDS}, name=f"limbtrack-{next(self._apps)}"
+        )
         _no_waiting_inside_the_sdk(self.app)
 
     def close(self) -> None:
@@ -156,7 +160,7 @@ def _no_waiting_inside_the_sdk(app: firebase_admin.App) -> None:
     """
     retry = Retry(
         connect=1,
-        read=1,
+        read=0,  # a read timeout may mean FCM has it: sending again could deliver twice
         status=4,
         status_forcelist=[500, 503],
         backoff_factor=0.5,
@@ -167,7 +171,8 @@ def _no_waiting_inside_the_sdk(app: firebase_admin.App) -> None:
     service = messaging._get_messaging_service(app)
     url = urlsplit(service._fcm_url)
     # requests picks the adapter of the longest matching prefix, and the SDK mounts its own
-    # on https://fcm.googleapis.com: ours must sit on the send URL's own origin to win.
+    # on https:// and, for messaging, on https://fcm.googleapis.com: ours sits on the send
+    # URL's own origin, so it wins for the real URL and for a test's fake alike.
     adapter = HTTPAdapter(max_retries=retry, pool_connections=1, pool_maxsize=MAX_BATCH)
     service._client.session.mount(f"{url.scheme}://{url.netloc}", adapter)
 

@@ -223,7 +223,10 @@ def reminder_history(
     participant = participant_in_scope(session, actor, participant_id)
     today = local_date(now, participant.timezone)
     last = filters.get("to_date") or today
-    first = filters.get("from_date") or last - timedelta(days=13)
+    try:
+        first = filters.get("from_date") or last - timedelta(days=13)
+    except OverflowError:  # to_date in the first days of year 1
+        raise _query_error("to_date", "to_date is out of range.") from None
     if first > last:
         raise _query_error("from_date", "from_date must not be after to_date.")
     if (last - first).days >= MAX_HISTORY_DAYS:

@@ -3,16 +3,21 @@ the exact wire JSON, each FCM error's consequence, and at-most-once sending."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend.participants.models import Participant
+from backend.core.actor import Actor
+from backend.participants.models import Device, Participant
+from backend.participants.service import change_status
+from backend.reminders import dispatch as dispatch_module
 from backend.reminders.dispatch import DispatchReport, claim_due, dispatch_due_reminders, plan_reminders, send_claimed
-from backend.reminders.models import PushDelivery, PushDevice, Reminder, ReminderKind, ReminderStatus
-from backend.reminders.senders import FcmSender, LogSender
+from backend.reminders.models import DeliveryOutcome, PushDelivery, PushDevice, Reminder, ReminderKind, ReminderStatus
+from backend.reminders.senders import FcmSender, LogSender, Push, SenderConfigError, SendResult
 from tests.fake_fcm import FakeFcm
 
 # 20:00 in Tehran on 2026-03-05: the default diary reminder time.
@@ -107,3 +112,76 @@ def test_a_claim_abandoned_mid_send_is_closed_as_interrupted_and_never_resent(
     assert (reminder.status, reminder.reason) == (ReminderStatus.FAILED, "interrupted")
     [delivery] = db.scalars(select(PushDelivery).where(PushDelivery.reminder_id == reminder.id))
     assert delivery.sender == "log"  # its attempt is still in the delivery log
+
+
+@dataclass
+class ScriptedSender:
+    """A sender answering per token from a script (the SDK paths are covered against the fake)."""
+
+    script: dict[str, SendResult]
+    name: str = "script"
+    sent: list[str] = field(default_factory=list)
+
+    def check(self) -> None:
+        return None
+
+    def send(self, pushes: Sequence[Push]) -> list[SendResult]:
+        self.sent.extend(push.token for push in pushes)
+        return [self.script.get(push.token, SendResult(DeliveryOutcome.SENT, message_id="ok")) for push in pushes]
+
+
+def test_a_run_stopped_by_a_configuration_error_releases_reminders_whose_phones_were_not_all_tried(
+    db: Session,
+    enrolled: Callable[..., Participant],
+    phone: Callable[..., PushDevice],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(dispatch_module, "MAX_BATCH", 2)
+    first, second = enrolled(), enrolled()
+    phone(first, token="tok-first-mismatch-0001")
+    old = phone(second, token="tok-second-old-0000001")
+    phone(second, token="tok-second-new-0000001")  # another app install of the same person
+    mismatch = SendResult(DeliveryOutcome.FAILED, error_code="SENDER_ID_MISMATCH", fatal=True)
+    gone = SendResult(DeliveryOutcome.TOKEN_RETIRED, error_code="UNREGISTERED")
+    sender = ScriptedSender({"tok-first-mismatch-0001": mismatch, "tok-second-old-0000001": gone})
+
+    with pytest.raises(SenderConfigError, match="SENDER_ID_MISMATCH"):
+        dispatch_due_reminders(db, sender, EVENING)
+
+    # The run stopped after the first two pushes: the second person's new phone was never
+    # tried, so their reminder is not judged on the old phone alone.
+    assert sender.sent == ["tok-first-mismatch-0001", "tok-second-old-0000001"]
+    for participant in (first, second):
+        [reminder] = reminders(db, participant)
+        assert (reminder.status, reminder.tries, reminder.claimed_by) == (ReminderStatus.PENDING, 0, None)
+    db.refresh(old)
+    assert old.retired_reason == "unregistered"  # what FCM said about it still holds
+
+    sender.script.clear()  # the operator fixed the project
+    report = dispatch_due_reminders(db, sender, EVENING + timedelta(minutes=1))
+    assert report.sent == 2
+    assert sender.sent[2:] == ["tok-first-mismatch-0001", "tok-second-new-0000001"]
+
+
+def test_a_participant_withdrawn_or_signed_out_after_planning_gets_nothing(
+    db: Session, enrolled: Callable[..., Participant], phone: Callable[..., PushDevice]
+) -> None:
+    withdrawn, signed_out = enrolled(), enrolled()
+    phone(withdrawn)
+    device = phone(signed_out)
+    plan_reminders(db, EVENING, DispatchReport())
+    change_status(
+        db, Actor.system("test", study_id=withdrawn.study_id), withdrawn.id, "withdraw", "moved away", EVENING
+    )
+    install = Device(participant_id=signed_out.id, platform="android", revoked_at=EVENING)
+    db.add(install)
+    db.flush()
+    device.device_id = install.id  # the app install behind the token was signed out
+    db.commit()
+    sender = ScriptedSender({})
+
+    report = dispatch_due_reminders(db, sender, EVENING)
+
+    assert sender.sent == [] and report.failed == 2
+    assert [(r.status, r.reason) for r in reminders(db, withdrawn)] == [(ReminderStatus.FAILED, "not_active")]
+    assert [(r.status, r.reason) for r in reminders(db, signed_out)] == [(ReminderStatus.FAILED, "no_device")]

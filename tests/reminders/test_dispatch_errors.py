@@ -660,7 +660,7 @@ def test_a_language_without_texts_falls_back_to_the_protocols_default(
     ("late", "ttl"),
     [
         (timedelta(0), "50400s"),  # 14 h before 06:30Z
-        (timedelta(hours=2, minutes=15), "42300s"),  # 11 h 45 min
+        (timedelta(hours=1, minutes=45), "44100s"),  # 12 h 15 min (21:45, before the quiet hours)
     ],
 )
 def test_a_later_dispatch_has_a_shorter_ttl_and_the_same_apns_expiration(
@@ -698,3 +698,33 @@ def test_on_the_real_fcm_url_too_the_sdk_does_not_sleep_out_retry_after() -> Non
         assert list(retry.status_forcelist) == [500, 503]
     finally:
         sender.close()
+
+
+def test_a_late_run_in_quiet_hours_waits_for_their_end_and_then_sends(
+    db: Session,
+    enrolled: Callable[..., Participant],
+    phone: Callable[..., PushDevice],
+    fcm: FakeFcm,
+    fcm_sender: FcmSender,
+) -> None:
+    """Cron was down over the evening: the 20:00 diary reminder, first seen at 02:00 Tehran,
+    is not pushed at night but at 08:00 (04:30Z), two hours before the diary day closes."""
+    participant = enrolled()
+    phone(participant)
+    night = datetime(2026, 3, 5, 22, 30, tzinfo=UTC)  # 02:00 in Tehran
+
+    report = dispatch_due_reminders(db, fcm_sender, night)
+
+    assert fcm.received == [] and report.sent == 0
+    [reminder] = reminders(db, participant)
+    morning = datetime(2026, 3, 6, 4, 30, tzinfo=UTC)
+    assert (reminder.status, reminder.reason, reminder.tries, reminder.next_try_at) == (
+        ReminderStatus.PENDING,
+        "quiet_hours",
+        0,
+        morning,
+    )
+    assert dispatch_due_reminders(db, fcm_sender, morning - timedelta(minutes=1)).sent == 0
+    assert dispatch_due_reminders(db, fcm_sender, morning).sent == 1
+    [received] = fcm.received
+    assert received.body["message"]["android"]["ttl"] == "7200s"  # until 10:00 Tehran

@@ -537,3 +537,13 @@ def test_reminders_due_together_follow_the_kind_order() -> None:
     found = [s for s in slots(day, who(day0=D), has_open_ulcers=True) if s.attempt == 0]
     assert [s.kind for s in found] == [VISIT, DIARY, PHOTO, WALK]
     assert {s.due_at for s in found} == {utc(7, 2, 16, 30)}
+
+
+def test_the_last_study_week_s_reminder_expires_with_the_schedule_not_the_week() -> None:
+    """The walk schedule ends on day 194, but the study week of day 189 runs to day 195:
+    its reminder must not outlive day 194 (expires at 00:00 Tehran on day 195)."""
+    day0 = date(2026, 1, 1)
+    day189 = day0 + timedelta(days=189)  # 2026-07-09, the first day of a study week
+    found = slots(day189, who(day0=day0, enrolled_on=day0), prefs())
+    [walk] = [s for s in found if s.kind == ReminderKind.SIX_MINUTE_WALK and s.attempt == 0]
+    assert walk.expires_at == datetime(2026, 7, 14, 20, 30, tzinfo=UTC)  # 2026-07-15 00:00 +03:30

@@ -373,6 +373,15 @@ def test_a_bad_date_range_is_reported_against_the_query_string(
     assert list(errors_of(response, "validation_failed")) == ["query"]
 
 
+def test_a_to_date_in_year_1_is_a_clear_422_not_a_500(
+    client: FlaskClient, make: Factory, participant: Participant
+) -> None:
+    """The default range starts 13 days before to_date, which year 1 has no room for."""
+    staff = make.staff_headers(make.staff("nurse", sites=("TEH-01",)))
+    response = client.get(history(participant.id, to_date="0001-01-05"), headers=staff)
+    assert list(errors_of(response, "validation_failed")["query"]) == ["to_date"]
+
+
 def test_a_malformed_date_is_refused_by_the_schema(
     client: FlaskClient, make: Factory, participant: Participant
 ) -> None:
