@@ -642,9 +642,9 @@ def test_a_language_without_texts_falls_back_to_the_protocols_default(
     # default language's text is required): version 1.1.0 of the demo adds Arabic, untranslated.
     make.study()
     text = DEMO_PROTOCOL_PATH.read_text(encoding="utf-8")
-    assert text.count("languages: [en, fa, zh]") == 1 and text.count('version: "1.0.0"') == 1
+    assert text.count("languages: [en, fa, zh]") == 1 and text.count('version: "1.0.1"') == 1
     text = text.replace("languages: [en, fa, zh]", "languages: [en, fa, zh, ar]")
-    text = text.replace('version: "1.0.0"', 'version: "1.1.0"')
+    text = text.replace('version: "1.0.1"', 'version: "1.1.0"')
     document = parse_protocol(text)
     load_protocol(db, document, document_sha256(document), Actor.system("test"), T0 + timedelta(minutes=1))
     participant = enrolled(language="ar")

@@ -15,7 +15,11 @@ from backend.reminders.models import ReminderKind, ReminderSettings, ReminderSta
 from backend.reminders.schedule import Decision, Progress, Slot
 from backend.studies.protocol import DEMO_PROTOCOL_PATH, read_protocol_file
 
-PROTOCOL: dict[str, Any] = read_protocol_file(DEMO_PROTOCOL_PATH)[0]
+SHIPPED: dict[str, Any] = read_protocol_file(DEMO_PROTOCOL_PATH)[0]
+# The demo protocol with a 120-minute follow-up delay: the times below are worked out for
+# it, and 120 minutes puts the default 20:00 reminder's nudge exactly on the 22:00 start
+# of the quiet hours, an edge these tests want. The shipped delay is tested on its own.
+PROTOCOL: dict[str, Any] = SHIPPED | {"reminders": SHIPPED["reminders"] | {"follow_up_after_minutes": 120}}
 
 DIARY = ReminderKind.REST_PAIN_DIARY
 WALK = ReminderKind.SIX_MINUTE_WALK
@@ -547,3 +551,14 @@ def test_the_last_study_week_s_reminder_expires_with_the_schedule_not_the_week()
     found = slots(day189, who(day0=day0, enrolled_on=day0), prefs())
     [walk] = [s for s in found if s.kind == ReminderKind.SIX_MINUTE_WALK and s.attempt == 0]
     assert walk.expires_at == datetime(2026, 7, 14, 20, 30, tzinfo=UTC)  # 2026-07-15 00:00 +03:30
+
+
+def test_with_the_shipped_protocol_the_default_reminder_gets_its_nudge_before_the_quiet_hours() -> None:
+    """The demo protocol's 90-minute delay: 20:00 reminder, nudge at 21:30 Tehran (18:00 UTC),
+    half an hour before the quiet hours (with 120 minutes it would fall on 22:00 and never go)."""
+    defaults = schedule.preferences(SHIPPED["reminders"], None)
+    found = schedule.slots(who(), SHIPPED, defaults, D, Progress())
+    assert [(s.attempt, s.due_at, s.in_quiet_hours) for s in found if s.kind == DIARY] == [
+        (0, utc(3, 5, 16, 30), False),
+        (1, utc(3, 5, 18, 0), False),
+    ]

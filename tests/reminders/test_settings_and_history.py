@@ -33,7 +33,7 @@ DEFAULTS = {
     "opted_out": [],
     "kinds": KINDS,
     "max_per_day": 3,
-    "follow_up_after_minutes": 120,
+    "follow_up_after_minutes": 90,
 }
 OWN_CHOICES = {
     "diary_time": "19:15",

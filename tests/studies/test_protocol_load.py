@@ -31,7 +31,7 @@ def load(app: Flask, path: Path) -> Any:
 def test_loading_the_demo_creates_the_study(app: Flask, db: Session) -> None:
     result = load(app, DEMO_PROTOCOL_PATH)
     assert result.exit_code == 0, result.output
-    assert "PMSC-CLI-1 protocol 1.0.0: created" in result.output
+    assert "PMSC-CLI-1 protocol 1.0.1: created" in result.output
     study = db.scalar(select(Study))
     assert study is not None and study.registry_id == "IRCT20210221050446N1"
     assert [s.code for s in study.sites] == ["TEH-01", "TEH-02"]
@@ -56,7 +56,7 @@ def test_a_changed_file_under_a_loaded_version_is_refused(app: Flask, db: Sessio
     document["visits"][1]["window"]["end"] = 40
     result = load(app, write(tmp_path / "p.yaml", document))
     assert result.exit_code != 0
-    assert "1.0.0 is already loaded with different content" in result.output
+    assert "1.0.1 is already loaded with different content" in result.output
     assert db.scalar(select(Visit.window_end_day).where(Visit.code == "M1")) == 37
 
 
@@ -72,7 +72,7 @@ def test_a_new_version_adds_without_rewriting_history(app: Flask, db: Session, t
 
     study = db.scalar(select(Study))
     assert study is not None
-    assert [pv.version for pv in study.protocol_versions] == ["1.0.0", "1.1.0"]
+    assert [pv.version for pv in study.protocol_versions] == ["1.0.1", "1.1.0"]
     assert study.current_protocol is not None and study.current_protocol.version == "1.1.0"
     windows = db.execute(
         select(ProtocolVersion.version, Visit.window_start_day, Visit.window_end_day)
@@ -80,7 +80,7 @@ def test_a_new_version_adds_without_rewriting_history(app: Flask, db: Session, t
         .where(Visit.code == "M1")
         .order_by(ProtocolVersion.version)
     ).all()
-    assert [tuple(w) for w in windows] == [("1.0.0", 23, 37), ("1.1.0", 21, 39)]
+    assert [tuple(w) for w in windows] == [("1.0.1", 23, 37), ("1.1.0", 21, 39)]
     assert db.scalar(select(func.count()).select_from(Site)) == 3
 
 
@@ -90,7 +90,7 @@ def test_an_older_version_is_refused(app: Flask, tmp_path: Path) -> None:
     load(app, write(tmp_path / "new.yaml", document))
     result = load(app, DEMO_PROTOCOL_PATH)
     assert result.exit_code != 0
-    assert "1.0.0 is older than the loaded 2.0" in result.output
+    assert "1.0.1 is older than the loaded 2.0" in result.output
 
 
 def test_an_invalid_file_names_the_field_and_loads_nothing(app: Flask, db: Session, tmp_path: Path) -> None:
