@@ -22,10 +22,10 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, bindparam, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Select, bindparam, select, update
 from sqlalchemy.orm import Session
 
+from backend.core.bulk import among, insert_rows
 from backend.db import Base, begin_as_writer
 from backend.diary.models import PainScore
 from backend.participants.models import Device, Participant, ParticipantStatus
@@ -133,7 +133,8 @@ def plan_reminders(session: Session, now: datetime, report: DispatchReport) -> N
     for people in _active_participants(session):
         rows = [_row(d, now) for d in _decide(session, people, now)]
         if rows:
-            inserted = session.execute(_insert_ignoring_duplicates(session), rows).all()
+            # A row another dispatcher planned first stays its; ours come back with their status.
+            inserted = insert_rows(session, _reminders, rows, ignore_duplicates=True, returning=[_reminders.c.status])
             report.planned += sum(1 for (status,) in inserted if status == ReminderStatus.PENDING)
             report.skipped += sum(1 for (status,) in inserted if status == ReminderStatus.SKIPPED)
         session.commit()
@@ -163,28 +164,33 @@ def _active_participants(session: Session) -> Iterator[Sequence[Any]]:
 
 def _decide(session: Session, people: Sequence[Any], now: datetime) -> Iterator[tuple[int, schedule.Decision]]:
     """Plan every participant of the chunk from a handful of set-based reads."""
-    ids = [p.id for p in people]
+    # The chunk's ids are consecutive in id order: a range, not a 500-item IN list (whose
+    # placeholders cost more to render and parse than the query does to run). Rows of
+    # participants in the range who are not active are read too, and ignored.
+    first, last = people[0].id, people[-1].id
     since = now.date() - timedelta(days=9)  # covers yesterday's study week in any zone
     settings = {
         s.participant_id: s
-        for s in session.scalars(select(ReminderSettings).where(ReminderSettings.participant_id.in_(ids)))
+        for s in session.scalars(select(ReminderSettings).where(ReminderSettings.participant_id.between(first, last)))
     }
     with_device = set(
         session.scalars(
-            active_devices(now).with_only_columns(PushDevice.participant_id).where(PushDevice.participant_id.in_(ids))
+            active_devices(now)
+            .with_only_columns(PushDevice.participant_id)
+            .where(PushDevice.participant_id.between(first, last))
         )
     )
     existing: dict[int, dict[tuple[ReminderKind, date, int], ReminderStatus]] = defaultdict(dict)
     for r in session.execute(
         select(Reminder.participant_id, Reminder.kind, Reminder.local_date, Reminder.attempt, Reminder.status).where(
-            Reminder.participant_id.in_(ids), Reminder.local_date >= now.date() - timedelta(days=2)
+            Reminder.participant_id.between(first, last), Reminder.local_date >= now.date() - timedelta(days=2)
         )
     ):
         existing[r.participant_id][(r.kind, r.local_date, r.attempt)] = r.status
     diary: dict[int, set[date]] = defaultdict(set)
     for pid, day in session.execute(
         select(PainScore.participant_id, PainScore.diary_date).where(
-            PainScore.participant_id.in_(ids),
+            PainScore.participant_id.between(first, last),
             PainScore.superseded_at.is_(None),
             PainScore.diary_date >= now.date() - timedelta(days=2),
         )
@@ -193,19 +199,21 @@ def _decide(session: Session, people: Sequence[Any], now: datetime) -> Iterator[
     walks: dict[int, list[tuple[date, str]]] = defaultdict(list)
     for pid, day, walk_method in session.execute(
         select(WalkTest.participant_id, WalkTest.local_date, WalkTest.method).where(
-            WalkTest.participant_id.in_(ids), WalkTest.superseded_at.is_(None), WalkTest.local_date >= since
+            WalkTest.participant_id.between(first, last), WalkTest.superseded_at.is_(None), WalkTest.local_date >= since
         )
     ):
         walks[pid].append((day, walk_method.value))
     open_ulcers: dict[int, set[int]] = defaultdict(set)
     for pid, ulcer_id in session.execute(
-        select(Ulcer.participant_id, Ulcer.id).where(Ulcer.participant_id.in_(ids), Ulcer.healed_on.is_(None))
+        select(Ulcer.participant_id, Ulcer.id).where(
+            Ulcer.participant_id.between(first, last), Ulcer.healed_on.is_(None)
+        )
     ):
         open_ulcers[pid].add(ulcer_id)
     photos: dict[int, list[tuple[int, date]]] = defaultdict(list)
     for pid, ulcer_id, day in session.execute(
         select(UlcerPhoto.participant_id, UlcerPhoto.ulcer_id, UlcerPhoto.local_date).where(
-            UlcerPhoto.participant_id.in_(ids),
+            UlcerPhoto.participant_id.between(first, last),
             UlcerPhoto.local_date >= since,
             UlcerPhoto.review_status != ReviewStatus.REJECTED,  # a rejected photo has to be taken again
         )
@@ -266,15 +274,6 @@ def _row(item: tuple[int, schedule.Decision], now: datetime) -> dict[str, Any]:
     }
 
 
-def _insert_ignoring_duplicates(session: Session) -> Any:
-    """INSERT … ON CONFLICT DO NOTHING RETURNING status: a row another dispatcher planned
-    first stays its. One statement for all chunks; the rows go as executemany parameters
-    (batched by SQLAlchemy's insertmanyvalues), not as a fresh 500-row VALUES to compile."""
-    dialect = session.get_bind().dialect.name
-    module = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(_reminders).on_conflict_do_nothing().returning(_reminders.c.status)
-
-
 # -- claiming and sending -------------------------------------------------------------------
 
 
@@ -324,7 +323,7 @@ def send_claimed(session: Session, sender: Sender, batch: Sequence[Any], now: da
     for d in session.execute(
         active_devices(now)
         .with_only_columns(PushDevice.id, PushDevice.participant_id, PushDevice.fcm_token, PushDevice.platform)
-        .where(PushDevice.participant_id.in_(ids))
+        .where(among(session, PushDevice.participant_id, ids))
         .order_by(PushDevice.id)
     ):
         devices[d.participant_id].append(d)
@@ -333,11 +332,11 @@ def send_claimed(session: Session, sender: Sender, batch: Sequence[Any], now: da
         for p in session.execute(
             select(
                 Participant.id, Participant.study_id, Participant.language, Participant.status, Participant.timezone
-            ).where(Participant.id.in_(ids))
+            ).where(among(session, Participant.id, ids))
         )
     }
     protocols = {sid: current_protocol(session, sid).document for sid in {p.study_id for p in people.values()}}
-    own_settings = select(ReminderSettings).where(ReminderSettings.participant_id.in_(ids))
+    own_settings = select(ReminderSettings).where(among(session, ReminderSettings.participant_id, ids))
     settings = {s.participant_id: s for s in session.scalars(own_settings)}
     finished: dict[int, dict[str, Any]] = {}  # reminder id -> its new state
     outgoing: list[_Outgoing] = []
@@ -468,8 +467,9 @@ def _record(
         finished[reminder.id] = _outcome(reminder, by_reminder.get(reminder.id, []), now, stopped)
 
     if results:
-        session.execute(
-            insert(_deliveries),
+        insert_rows(
+            session,
+            _deliveries,
             [
                 {
                     "reminder_id": item.reminder_id,
@@ -503,7 +503,7 @@ def _record(
         session.execute(
             update(_reminders)
             .where(
-                _reminders.c.id.in_([state["b_id"] for state in sent]),
+                among(session, _reminders.c.id, [state["b_id"] for state in sent]),
                 _reminders.c.claimed_by == sent[0]["b_worker"],
                 _reminders.c.status == ReminderStatus.SENDING,
             )
