@@ -22,13 +22,14 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, bindparam, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
+from backend.core.actor import Actor
 from backend.core.bulk import among, insert_rows
 from backend.db import Base, begin_as_writer
 from backend.diary.models import PainScore
-from backend.participants.models import Device, Participant, ParticipantStatus
+from backend.participants.models import Participant, ParticipantStatus
 from backend.reminders import schedule
 from backend.reminders.models import (
     DeliveryOutcome,
@@ -40,13 +41,13 @@ from backend.reminders.models import (
     ReminderStatus,
 )
 from backend.reminders.senders import MAX_BATCH, Push, Sender, SenderConfigError, SendResult
+from backend.reminders.service import active_devices, retire_device
 from backend.studies.service import current_protocol
 from backend.tasks.service import study_week
 from backend.ulcers.models import ReviewStatus, Ulcer, UlcerPhoto
 from backend.walks.models import WalkTest
 
 CHUNK = 500
-DEVICE_MAX_AGE = timedelta(days=270)  # FCM expires tokens inactive this long
 STALE_CLAIM = timedelta(minutes=10)
 MAX_TRIES = 6
 FIRST_BACKOFF = timedelta(minutes=1)  # what FCM asks for after QUOTA_EXCEEDED
@@ -69,19 +70,6 @@ class DispatchReport:
 
     def __str__(self) -> str:
         return ", ".join(f"{f.name.replace('_', ' ')} {getattr(self, f.name)}" for f in fields(self))
-
-
-def active_devices(now: datetime) -> Select[PushDevice]:
-    """Devices a push may go to: not retired, refreshed lately, their app not signed out."""
-    return (
-        select(PushDevice)
-        .outerjoin(Device, PushDevice.device_id == Device.id)
-        .where(
-            PushDevice.retired_at.is_(None),
-            PushDevice.refreshed_at > now - DEVICE_MAX_AGE,
-            Device.revoked_at.is_(None),
-        )
-    )
 
 
 def dispatch_due_reminders(
@@ -490,12 +478,12 @@ def _record(
         for item, result in results
         if result.outcome == DeliveryOutcome.TOKEN_RETIRED
     }
-    for device_id, code in gone.items():
-        session.execute(
-            update(PushDevice)
-            .where(PushDevice.id == device_id, PushDevice.retired_at.is_(None))
-            .values(retired_at=now, retired_reason=(code or "unregistered").lower())
-        )
+    if gone:
+        dispatcher = Actor.system("flask reminders dispatch")
+        for device in session.scalars(
+            select(PushDevice).where(among(session, PushDevice.id, list(gone)), PushDevice.retired_at.is_(None))
+        ):
+            retire_device(session, dispatcher, device, (gone[device.id] or "unregistered").lower(), now)
     report.tokens_retired += len(gone)
     sent = [state for state in finished.values() if state["status"] == ReminderStatus.SENT]
     others = [state for state in finished.values() if state["status"] != ReminderStatus.SENT]

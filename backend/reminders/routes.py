@@ -8,7 +8,7 @@ from flask.views import MethodView
 
 from backend.auth import policy
 from backend.auth.access import current_actor
-from backend.core.blueprint import Blueprint
+from backend.core.blueprint import Blueprint, created_or_replay
 from backend.core.timeutil import utcnow
 from backend.db import get_session
 from backend.reminders import service
@@ -39,8 +39,7 @@ class OwnDevices(MethodView):
     @blp.alt_response(200, schema=DeviceSchema, description="The token was already registered: refreshed")
     def post(self, data: dict[str, Any]) -> Any:
         """Register this phone's FCM token, or refresh it (call on every app start)."""
-        device, created = service.register_device(get_session(), current_actor(), data, utcnow())
-        return device if created else (device, 200)
+        return created_or_replay(service.register_device(get_session(), current_actor(), data, utcnow()))
 
 
 @blp.route("/me/devices/<id:device_id>")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -15,14 +15,27 @@ from backend.auth.policy import participant_in_scope
 from backend.core.actor import Actor
 from backend.core.timeutil import local_date
 from backend.errors import NotFound, ValidationFailed
-from backend.participants.models import Participant
+from backend.participants.models import Device, Participant
 from backend.reminders import schedule
-from backend.reminders.dispatch import DEVICE_MAX_AGE
 from backend.reminders.models import PushDelivery, PushDevice, Reminder, ReminderKind, ReminderSettings
 from backend.studies.service import current_protocol
 from backend.ulcers.models import Ulcer
 
 MAX_HISTORY_DAYS = 92
+DEVICE_MAX_AGE = timedelta(days=270)  # FCM expires tokens inactive this long
+
+
+def active_devices(now: datetime) -> Select[PushDevice]:
+    """Devices a push may go to: not retired, refreshed lately, their app not signed out."""
+    return (
+        select(PushDevice)
+        .outerjoin(Device, PushDevice.device_id == Device.id)
+        .where(
+            PushDevice.retired_at.is_(None),
+            PushDevice.refreshed_at > now - DEVICE_MAX_AGE,
+            Device.revoked_at.is_(None),
+        )
+    )
 
 
 def register_device(session: Session, actor: Actor, data: dict[str, Any], now: datetime) -> tuple[PushDevice, bool]:
@@ -64,7 +77,7 @@ def _register_device(session: Session, actor: Actor, data: dict[str, Any], now: 
         session.commit()
         return current, False
     if current is not None:
-        _retire(session, actor, current, "reassigned", now)
+        retire_device(session, actor, current, "reassigned", now)
     device = PushDevice(
         participant_id=participant.id,
         device_id=app_install,
@@ -98,10 +111,11 @@ def _retire_others(
             PushDevice.id != keep,
         )
     ):
-        _retire(session, actor, old, "replaced", now)
+        retire_device(session, actor, old, "replaced", now)
 
 
-def _retire(session: Session, actor: Actor, device: PushDevice, reason: str, now: datetime) -> None:
+def retire_device(session: Session, actor: Actor, device: PushDevice, reason: str, now: datetime) -> None:
+    """Retire a registration, audited (the caller commits)."""
     before = snapshot(device)
     device.retired_at = now
     device.retired_reason = reason
@@ -128,7 +142,7 @@ def remove_device(session: Session, actor: Actor, device_id: int, now: datetime)
     device = session.get(PushDevice, device_id)
     if device is None or device.participant_id != actor.participant_id or device.retired_at is not None:
         raise NotFound(f"No device {device_id}.")
-    _retire(session, actor, device, "removed", now)
+    retire_device(session, actor, device, "removed", now)
     session.commit()
 
 
@@ -145,13 +159,14 @@ def participant_devices(session: Session, actor: Actor, participant_id: int, now
 
 def retire_stale_devices(session: Session, now: datetime) -> int:
     """Retire tokens not refreshed for 270 days (FCM drops them on Android; iOS is ours to prune)."""
-    result = session.execute(
-        update(PushDevice)
-        .where(PushDevice.retired_at.is_(None), PushDevice.refreshed_at <= now - DEVICE_MAX_AGE)
-        .values(retired_at=now, retired_reason="stale")
-    )
+    job = Actor.system("flask jobs run stale-devices")
+    stale = session.scalars(
+        select(PushDevice).where(PushDevice.retired_at.is_(None), PushDevice.refreshed_at <= now - DEVICE_MAX_AGE)
+    ).all()
+    for device in stale:
+        retire_device(session, job, device, "stale", now)
     session.commit()
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return len(stale)
 
 
 # -- settings ------------------------------------------------------------------------------
@@ -183,6 +198,14 @@ def own_settings(session: Session, actor: Actor) -> dict[str, Any]:
 def update_settings(session: Session, actor: Actor, data: dict[str, Any], now: datetime) -> dict[str, Any]:
     """Replace the patient's own settings (null: the protocol default). Audited: an opt-out
     is a choice the study team must be able to see."""
+    try:
+        return _update_settings(session, actor, data, now)
+    except IntegrityError:  # two phones saved the first settings at once: the later one wins
+        session.rollback()
+        return _update_settings(session, actor, data, now)
+
+
+def _update_settings(session: Session, actor: Actor, data: dict[str, Any], now: datetime) -> dict[str, Any]:
     assert actor.participant_id is not None
     participant = participant_in_scope(session, actor, actor.participant_id)
     protocol = current_protocol(session, participant.study_id).document

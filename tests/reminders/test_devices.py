@@ -350,6 +350,8 @@ def test_a_device_not_refreshed_for_270_days_is_retired_as_stale(
     db.expire_all()
     assert (old.retired_reason, old.retired_at) == ("stale", now)
     assert (newer.retired_reason, newer.retired_at) == (None, None)  # 269 days: still fine
+    [event] = db.scalars(select(AuditEvent).where(AuditEvent.action == "push_device.retire"))
+    assert (event.entity_id, event.actor_id, event.reason) == (str(old.id), "flask jobs run stale-devices", "stale")
     assert retire_stale_devices(db, now) == 0  # a re-run is harmless
 
 

@@ -25,6 +25,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend.app import create_app
+from backend.audit.models import AuditEvent
 from backend.core.actor import Actor
 from backend.db import Database
 from backend.participants.models import Participant
@@ -129,6 +130,10 @@ def test_unregistered_token_retires_the_device_and_is_never_tried_again(
     )
     retired = device_row(db, device)
     assert (retired.retired_at, retired.retired_reason) == (EVENING, "unregistered")
+    [event] = db.scalars(
+        select(AuditEvent).where(AuditEvent.action == "push_device.retire", AuditEvent.entity_id == str(device.id))
+    )
+    assert (event.actor_type, event.actor_id, event.reason) == ("system", "flask reminders dispatch", "unregistered")
     [delivery] = deliveries(db, reminder)
     assert delivery.push_device_id == device.id
     assert delivery.outcome == DeliveryOutcome.TOKEN_RETIRED
