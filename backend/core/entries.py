@@ -215,6 +215,13 @@ def correct_entry(
     mapped: Any = model
     existing, fingerprint = find_replay(session, mapped, participant.id, data)
     if existing is not None:
+        if existing.corrects_id != entry_id:
+            # The same body sent to another entry's URL is not a replay: answering with the
+            # first entry's correction would say the second was corrected when it was not.
+            raise ValidationFailed(
+                "This client_uuid was already used for a correction of another entry.",
+                errors={"json": {"client_uuid": ["Already used for another entry; generate a new one."]}},
+            )
         return existing, None, participant
     original: V = own_entry(session, mapped, participant.id, entry_id)
     changes = {key: value for key, value in data.items() if key not in ("client_uuid", "reason")}

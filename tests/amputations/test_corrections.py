@@ -158,3 +158,20 @@ def test_an_event_of_another_participant_is_not_found(
     monitor = make.staff_headers(make.staff("monitor", sites=("TEH-01",)))
     url = corrections_url(participant.id, original["id"])
     refused(client.post(url, json=correction(leg="left"), headers=monitor), 403, "forbidden")
+
+
+def test_the_same_correction_sent_to_another_event_is_refused_not_answered_as_a_replay(
+    client: FlaskClient, staff: dict[str, str], participant: Participant
+) -> None:
+    """A void retried against the wrong row must not be told it worked: the second event
+    stays current and the answer names the reused client_uuid."""
+    first = _recorded(client, staff, participant, level="toe")
+    second = _recorded(client, staff, participant, level="ray")
+    void = correction(voided=True, reason="entered on the wrong participant")
+    assert client.post(corrections_url(participant.id, first["id"]), json=void, headers=staff).status_code == 201
+
+    response = client.post(corrections_url(participant.id, second["id"]), json=void, headers=staff)
+
+    assert "client_uuid" in refused(response, 422, "validation_failed")
+    current = client.get(events_url(participant.id), headers=staff).json
+    assert [(e["id"], e["voided"]) for e in current if e["level"] == "ray"] == [(second["id"], False)]
