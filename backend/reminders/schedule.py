@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from backend.reminders.models import ReminderKind, ReminderSettings, ReminderStatus
+from backend.studies.service import assessment
 from backend.tasks.service import study_week
 
 MORNING = time(8, 0)  # injection-day reminders
@@ -26,11 +27,6 @@ _ASSESSMENT_OF = {
 _KIND_ORDER = {kind: n for n, kind in enumerate(ReminderKind)}
 # Statuses that count towards the daily limit: sent, or on their way.
 LIVE = frozenset({ReminderStatus.PENDING, ReminderStatus.SENDING, ReminderStatus.SENT})
-
-
-def parse_hhmm(value: str) -> time:
-    hours, minutes = value.split(":")
-    return time(int(hours), int(minutes))
 
 
 @dataclass(frozen=True)
@@ -58,9 +54,9 @@ def preferences(reminders: Mapping[str, Any], own: ReminderSettings | None) -> P
     """`reminders` is the protocol's `reminders` section."""
     quiet = reminders["quiet_hours"]
     return Preferences(
-        diary_time=own.diary_time if own and own.diary_time else parse_hhmm(reminders["default_time"]),
-        quiet_start=own.quiet_start if own and own.quiet_start else parse_hhmm(quiet["start"]),
-        quiet_end=own.quiet_end if own and own.quiet_end else parse_hhmm(quiet["end"]),
+        diary_time=own.diary_time if own and own.diary_time else time.fromisoformat(reminders["default_time"]),
+        quiet_start=own.quiet_start if own and own.quiet_start else time.fromisoformat(quiet["start"]),
+        quiet_end=own.quiet_end if own and own.quiet_end else time.fromisoformat(quiet["end"]),
         opted_out=frozenset(own.opted_out or ()) if own else frozenset(),
         max_per_day=reminders["max_per_day"],
         follow_up_after=timedelta(minutes=reminders["follow_up_after_minutes"]),
@@ -111,10 +107,10 @@ def _at(day: date, moment: time, tz: str) -> datetime:
 
 
 def _scheduled(protocol: Mapping[str, Any], kind: ReminderKind, study_day: int | None) -> bool:
-    assessment = next((a for a in protocol["assessments"] if a["task"] == _ASSESSMENT_OF[kind]), None)
-    if assessment is None:
+    found = assessment(protocol, _ASSESSMENT_OF[kind])
+    if found is None:
         return False
-    schedule = assessment["schedule"]
+    schedule = found["schedule"]
     return study_day is None or schedule["from_day"] <= study_day <= schedule["to_day"]
 
 
@@ -123,8 +119,9 @@ def _schedule_closes(who: Who, protocol: Mapping[str, Any], kind: ReminderKind) 
     past it (days 189-195 with to_day 194) must not keep its reminder alive beyond it."""
     if who.day0 is None:
         return None
-    assessment = next(a for a in protocol["assessments"] if a["task"] == _ASSESSMENT_OF[kind])
-    return _at(who.day0 + timedelta(days=assessment["schedule"]["to_day"] + 1), time(0), who.timezone)
+    found = assessment(protocol, _ASSESSMENT_OF[kind])
+    assert found is not None  # only asked for kinds that are scheduled
+    return _at(who.day0 + timedelta(days=found["schedule"]["to_day"] + 1), time(0), who.timezone)
 
 
 def slots(who: Who, protocol: Mapping[str, Any], prefs: Preferences, day: date, progress: Progress) -> list[Slot]:
@@ -145,7 +142,7 @@ def slots(who: Who, protocol: Mapping[str, Any], prefs: Preferences, day: date, 
     if day + timedelta(days=1) in visit_days:
         wanted.append((ReminderKind.VISIT_TOMORROW, prefs.diary_time, _at(day + timedelta(days=1), time(0), tz)))
     if _scheduled(protocol, ReminderKind.REST_PAIN_DIARY, study_day):
-        grace = parse_hhmm(protocol["diary"]["grace_until"])
+        grace = time.fromisoformat(protocol["diary"]["grace_until"])
         wanted.append((ReminderKind.REST_PAIN_DIARY, prefs.diary_time, _at(day + timedelta(days=1), grace, tz)))
     week_start, week_end = study_week(who.day0, day)
     week_closes = _at(week_end + timedelta(days=1), time(0), tz)

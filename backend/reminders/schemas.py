@@ -10,8 +10,7 @@ from marshmallow import ValidationError, fields, validate
 
 from backend.core.schemas import BaseSchema
 from backend.reminders.models import DeliveryOutcome, Platform, ReminderKind, ReminderStatus
-
-_HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
+from backend.studies.protocol import LOCAL_TIME_PATTERN
 
 
 class WholeMatch(validate.Regexp):
@@ -29,14 +28,14 @@ class LocalTime(fields.Field):  # type: ignore[type-arg]
     """A wall-clock time in the participant's zone, as "HH:MM" (24-hour)."""
 
     def __init__(self, **kwargs: Any) -> None:
-        metadata = {"type": "string", "pattern": _HHMM, "example": "20:00"} | kwargs.pop("metadata", {})
+        metadata = {"type": "string", "pattern": LOCAL_TIME_PATTERN, "example": "20:00"} | kwargs.pop("metadata", {})
         super().__init__(metadata=metadata, **kwargs)
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
         return None if value is None else f"{value:%H:%M}"
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> time:
-        if not isinstance(value, str) or not re.fullmatch(_HHMM, value):
+        if not isinstance(value, str) or not re.fullmatch(LOCAL_TIME_PATTERN, value):
             raise self.make_error("invalid")
         hours, minutes = value.split(":")
         return time(int(hours), int(minutes))

@@ -37,7 +37,8 @@ ENDPOINT_RULES = (
     "event_by_window_end",
 )
 _CODE = validate.Regexp(r"^[A-Z0-9][A-Z0-9_-]{0,31}$", error="Use 1-32 capital letters, digits, '-' or '_'.")
-_LOCAL_TIME = validate.Regexp(r"^([01]\d|2[0-3]):[0-5]\d$", error="Use HH:MM (24-hour, quoted in YAML).")
+LOCAL_TIME_PATTERN = r"^([01]\d|2[0-3]):[0-5]\d$"  # HH:MM, 24-hour: protocol files and the API alike
+_LOCAL_TIME = validate.Regexp(LOCAL_TIME_PATTERN, error="Use HH:MM (24-hour, quoted in YAML).")
 _LANG = validate.Regexp(r"^[a-z]{2}$", error="Use a two-letter ISO 639-1 code.")
 
 

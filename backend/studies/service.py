@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, time
 from typing import Any
@@ -141,7 +142,12 @@ class ProtocolSettings:
     visits: tuple[dict[str, Any], ...]
 
     def assessment(self, task: str) -> dict[str, Any] | None:
-        return next((a for a in self.document["assessments"] if a["task"] == task), None)
+        return assessment(self.document, task)
+
+
+def assessment(document: Mapping[str, Any], task: str) -> dict[str, Any] | None:
+    """The protocol document's assessment schedule of `task`, if it has one."""
+    return next((a for a in document["assessments"] if a["task"] == task), None)
 
 
 _settings_cache: dict[tuple[int, str], ProtocolSettings] = {}
@@ -164,7 +170,7 @@ def current_protocol(session: Session, study_id: int) -> ProtocolSettings:
         document: dict[str, Any] = session.scalars(
             select(ProtocolVersion.document).where(ProtocolVersion.id == row.id)
         ).one()
-        hours, minutes = (int(part) for part in document["diary"]["grace_until"].split(":"))
-        cached = ProtocolSettings(row.id, document, time(hours, minutes), tuple(document["visits"]))
+        grace_until = time.fromisoformat(document["diary"]["grace_until"])  # "HH:MM", validated on load
+        cached = ProtocolSettings(row.id, document, grace_until, tuple(document["visits"]))
         _settings_cache[key] = cached
     return cached
