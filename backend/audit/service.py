@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
-from enum import Enum
+from datetime import datetime
 from typing import Any
-from uuid import UUID
 
 from sqlalchemy import Select, insert, inspect, select
 from sqlalchemy.orm import Session
@@ -13,6 +11,7 @@ from sqlalchemy.orm import Session
 from backend.audit.models import AccessEvent, AuditEvent
 from backend.auth.policy import participant_in_scope
 from backend.core.actor import Actor
+from backend.core.jsonable import jsonable
 from backend.core.timeutil import utcnow
 from backend.db import Base
 
@@ -20,21 +19,11 @@ from backend.db import Base
 _SECRET_COLUMNS = {"password_hash", "code_hash", "token_hash", "request_fingerprint", "fcm_token"}
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, datetime | date | time):
-        return value.isoformat()
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, UUID):
-        return str(value)
-    return value
-
-
 def snapshot(obj: Base) -> dict[str, Any]:
     """The column values of `obj` as JSON, for an audit before/after."""
     mapper = inspect(obj).mapper
     return {
-        attr.key: _jsonable(getattr(obj, attr.key)) for attr in mapper.column_attrs if attr.key not in _SECRET_COLUMNS
+        attr.key: jsonable(getattr(obj, attr.key)) for attr in mapper.column_attrs if attr.key not in _SECRET_COLUMNS
     }
 
 

@@ -9,15 +9,15 @@ the plain executemany is fine.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Sequence
-from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, Enum, Executable, Integer, String, Table, any_, bindparam, column, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeEngine
+
+from backend.core.jsonable import jsonable
 
 
 def insert_rows(
@@ -47,7 +47,7 @@ def insert_rows(
     statement = postgresql.insert(table).from_select(names, select(*records.c))
     if ignore_duplicates:
         statement = statement.on_conflict_do_nothing()
-    document = [{name: _json_value(row[name]) for name in names} for row in rows]
+    document = [{name: jsonable(row[name]) for name in names} for row in rows]
     return _run(session, statement.returning(*returning) if returning else statement, {"rows": document}, returning)
 
 
@@ -63,14 +63,6 @@ def _json_type(type_: TypeEngine[Any]) -> TypeEngine[Any]:
     if isinstance(getattr(type_, "impl", None), DateTime) or isinstance(type_, DateTime):
         return DateTime(timezone=True)
     return type_
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, enum.Enum):
-        return value.value
-    return value
 
 
 def among(session: Session, column_: Any, ids: Sequence[int]) -> Any:
