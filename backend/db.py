@@ -7,14 +7,15 @@ connection with an outer transaction so every test rolls back.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Flask, current_app, g
 from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -87,6 +88,18 @@ def _make_sqlite_transactional(engine: Engine) -> None:
 
 
 _WRITER = "limbtrack_sqlite_writer"
+T = TypeVar("T")
+
+
+def once_more_after_conflict(session: Session, use_case: Callable[[], T]) -> T:
+    """Run a use case that reads, then writes; if another request committed a row that
+    breaks a unique constraint in between, roll back and run it once more: reading again
+    finds that row (a replay to return, a version to file after, a row to update)."""
+    try:
+        return use_case()
+    except IntegrityError:
+        session.rollback()
+        return use_case()
 
 
 def begin_as_writer(session: Session) -> None:

@@ -8,7 +8,6 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from sqlalchemy import Select, and_, bindparam, func, or_, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from backend.audit.service import record_audit, snapshot
@@ -16,7 +15,7 @@ from backend.auth.policy import participant_in_scope
 from backend.core import entries, idempotency
 from backend.core.actor import Actor
 from backend.core.timeutil import local_date, local_time
-from backend.db import Base
+from backend.db import Base, once_more_after_conflict
 from backend.diary.models import PainScore
 from backend.errors import PermissionDenied
 from backend.flags.models import FlagKind
@@ -62,14 +61,10 @@ def record_pain_score(session: Session, actor: Actor, data: dict[str, Any], now:
     The latest recorded score of a day is current; the others stay as superseded
     versions (an older one arriving late from an offline phone is stored superseded).
     """
-    try:
-        return _record_pain_score(session, actor, data, now)
-    except IntegrityError:
-        # Another request of this patient committed between our read and our write (the
-        # same client_uuid sent twice, or a second score of the day: the day's "current"
-        # slot is unique). Read again: this one is then a replay, or files after that one.
-        session.rollback()
-        return _record_pain_score(session, actor, data, now)
+    # Another request of this patient may commit between our read and our write (the same
+    # client_uuid sent twice, or a second score of the day: the day's "current" slot is
+    # unique). Read again: this one is then a replay, or files after that one.
+    return once_more_after_conflict(session, lambda: _record_pain_score(session, actor, data, now))
 
 
 def _record_pain_score(session: Session, actor: Actor, data: dict[str, Any], now: datetime) -> tuple[PainScore, bool]:

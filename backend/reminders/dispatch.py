@@ -42,7 +42,7 @@ from backend.reminders.models import (
 )
 from backend.reminders.senders import MAX_BATCH, Push, Sender, SenderConfigError, SendResult
 from backend.reminders.service import active_devices, retire_device
-from backend.studies.service import current_protocol
+from backend.studies.service import assessment, current_protocol
 from backend.tasks.service import study_week
 from backend.ulcers.models import ReviewStatus, Ulcer, UlcerPhoto
 from backend.walks.models import WalkTest
@@ -212,7 +212,7 @@ def _decide(session: Session, people: Sequence[Any], now: datetime) -> Iterator[
     for p in people:
         if p.study_id not in studies:
             protocol = current_protocol(session, p.study_id).document
-            walk = next((a for a in protocol["assessments"] if a["task"] == "six_minute_walk"), None)
+            walk = assessment(protocol, "six_minute_walk")
             studies[p.study_id] = (
                 protocol,
                 walk.get("method") if walk else None,
@@ -324,6 +324,7 @@ def send_claimed(session: Session, sender: Sender, batch: Sequence[Any], now: da
         )
     }
     protocols = {sid: current_protocol(session, sid).document for sid in {p.study_id for p in people.values()}}
+    study_prefs = {sid: schedule.preferences(document["reminders"], None) for sid, document in protocols.items()}
     own_settings = select(ReminderSettings).where(among(session, ReminderSettings.participant_id, ids))
     settings = {s.participant_id: s for s in session.scalars(own_settings)}
     finished: dict[int, dict[str, Any]] = {}  # reminder id -> its new state
@@ -340,7 +341,12 @@ def send_claimed(session: Session, sender: Sender, batch: Sequence[Any], now: da
                 reminder, ReminderStatus.FAILED, "window_closed" if ttl <= 0 else "no_device"
             )
             continue
-        prefs = schedule.preferences(protocols[person.study_id]["reminders"], settings.get(person.id))
+        own = settings.get(person.id)
+        prefs = (
+            study_prefs[person.study_id]
+            if own is None
+            else schedule.preferences(protocols[person.study_id]["reminders"], own)
+        )
         if prefs.is_quiet(now.astimezone(ZoneInfo(person.timezone)).time()):
             # A late run, a retry or a release that lands in quiet hours waits for their end
             # (a nudge is not worth it by then); never pushed while the participant sleeps.

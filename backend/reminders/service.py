@@ -6,7 +6,6 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from backend.audit.service import record_audit, record_staff_read, snapshot
@@ -14,6 +13,7 @@ from backend.auth.models import AuthSession
 from backend.auth.policy import participant_in_scope
 from backend.core.actor import Actor
 from backend.core.timeutil import local_date
+from backend.db import once_more_after_conflict
 from backend.errors import NotFound, ValidationFailed
 from backend.participants.models import Device, Participant
 from backend.reminders import schedule
@@ -45,12 +45,8 @@ def register_device(session: Session, actor: Actor, data: dict[str, Any], now: d
     on), that registration is retired first. A new token from the same app install
     replaces the old one, so a reminder is not sent to both.
     """
-    try:
-        return _register_device(session, actor, data, now)
-    except IntegrityError:
-        # Another request registered the same token between our read and our insert.
-        session.rollback()
-        return _register_device(session, actor, data, now)
+    # Another request may register the same token between our read and our insert.
+    return once_more_after_conflict(session, lambda: _register_device(session, actor, data, now))
 
 
 def _register_device(session: Session, actor: Actor, data: dict[str, Any], now: datetime) -> tuple[PushDevice, bool]:
@@ -198,11 +194,8 @@ def own_settings(session: Session, actor: Actor) -> dict[str, Any]:
 def update_settings(session: Session, actor: Actor, data: dict[str, Any], now: datetime) -> dict[str, Any]:
     """Replace the patient's own settings (null: the protocol default). Audited: an opt-out
     is a choice the study team must be able to see."""
-    try:
-        return _update_settings(session, actor, data, now)
-    except IntegrityError:  # two phones saved the first settings at once: the later one wins
-        session.rollback()
-        return _update_settings(session, actor, data, now)
+    # Two phones may save the first settings at once: the later one wins.
+    return once_more_after_conflict(session, lambda: _update_settings(session, actor, data, now))
 
 
 def _update_settings(session: Session, actor: Actor, data: dict[str, Any], now: datetime) -> dict[str, Any]:
