@@ -23,6 +23,8 @@ from backend.participants.routes import blp as participants_blp
 from backend.reminders.routes import blp as reminders_blp
 from backend.symptoms.routes import blp as symptoms_blp
 from backend.tasks.routes import blp as tasks_blp
+from backend.trial_sync.routes import blp as trial_sync_blp
+from backend.trial_sync.target import TrialDatabase
 from backend.ulcers.routes import blp as ulcers_blp
 from backend.ulcers.storage import FilesystemPhotoStore
 from backend.walks.routes import blp as walks_blp
@@ -41,6 +43,7 @@ BLUEPRINTS = (
     ulcers_blp,
     amputations_blp,
     reminders_blp,
+    trial_sync_blp,
 )
 
 
@@ -63,6 +66,7 @@ def create_app(config: Config | None = None, database: Database | None = None) -
     (database or Database.from_url(config.database_url)).init_app(app)
     app.extensions["limbtrack_auth"] = AuthSettings.from_config(config)
     app.extensions["limbtrack_photo_store"] = FilesystemPhotoStore(config.photo_storage_dir)
+    app.extensions["limbtrack_trial_db"] = TrialDatabase(config.trial_database_url)
     app.register_blueprint(swagger_ui_assets)
     app.url_map.converters["id"] = IdConverter
     api = Api(app)

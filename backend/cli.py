@@ -14,7 +14,7 @@ from typing import Any
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 
 from backend import imaging, migrations
 from backend.auth.access import auth_settings
@@ -33,6 +33,9 @@ from backend.staff.models import StaffRole, StaffUser
 from backend.staff.service import create_staff, disable_staff
 from backend.studies.protocol import DEMO_PROTOCOL_PATH, ProtocolError, read_protocol_file
 from backend.studies.service import find_study, load_protocol
+from backend.trial_sync.export import export_csv
+from backend.trial_sync.service import last_runs, row_counts, run_trial_sync
+from backend.trial_sync.target import TrialDatabase
 from backend.ulcers import intake
 from backend.ulcers.service import reanalyse_photos
 
@@ -44,6 +47,7 @@ jobs_cli = AppGroup("jobs", help="Periodic jobs (run them from cron; see `flask 
 photos_cli = AppGroup("photos", help="Stored ulcer photos.")
 ulcer_cli = AppGroup("ulcer", help="Ulcer area measurement of photo files (no database needed).")
 reminders_cli = AppGroup("reminders", help="Push reminders.")
+trial_sync_cli = AppGroup("trial-sync", help="Endpoint values into the trial database (cron: weekly).")
 
 
 def _config() -> Config:
@@ -307,6 +311,80 @@ def ulcer_measure(paths: tuple[Path, ...], seed: tuple[float, float] | None, sid
         raise SystemExit(1)
 
 
+def _trial_database() -> TrialDatabase:
+    return current_app.extensions["limbtrack_trial_db"]  # type: ignore[no-any-return]
+
+
+@trial_sync_cli.command("run")
+@click.option("--full", is_flag=True, help="Derive every participant again, not only the changed ones")
+@click.option("--dry-run", is_flag=True, help="Derive and count, but write nothing")
+@click.option("--study", "study_code", help="Only this study (default: every study)")
+def trial_sync_run(full: bool, dry_run: bool, study_code: str | None) -> None:
+    """Derive endpoint values and bring the trial database up to date (one transaction)."""
+    database = get_database()
+    with database.session_scope() as session:
+        if database.engine.dialect.name == "postgresql" and isinstance(session.get_bind(), Engine):
+            # One snapshot of the operational data for the whole run.
+            session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        try:
+            report = run_trial_sync(
+                session,
+                _trial_database().engine,
+                utcnow(),
+                full=full,
+                dry_run=dry_run,
+                study_code=study_code,
+                clock=utcnow,
+            )
+        except DomainError as exc:
+            raise _fail(exc.message) from exc
+    click.echo(f"trial sync: {report}")
+    for line in report.skipped_detail:
+        click.echo(f"  skipped (locked): {line}")
+
+
+@trial_sync_cli.command("status")
+@click.option("--runs", "limit", default=5, show_default=True, help="How many recent runs to show")
+def trial_sync_status(limit: int) -> None:
+    """The latest runs and the trial database's rows by status."""
+    target = _trial_database().engine
+    runs = last_runs(target, limit=limit)
+    if not runs:
+        click.echo("no sync run yet: `flask trial-sync run`")
+    for run in runs:
+        click.echo(
+            f"run {run['id']} {run['mode']} {run['study_code'] or 'all studies'} "
+            f"{run['started_at']:%Y-%m-%d %H:%M:%S}Z: {run['participants']} participant(s); inserted "
+            f"{run['inserted']}, updated {run['updated']}, unchanged {run['unchanged']}, removed "
+            f"{run['removed']}, skipped {run['skipped']}, missing {run['missing']}"
+        )
+    counts = row_counts(target)
+    click.echo("endpoint rows: " + (", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "none"))
+
+
+@trial_sync_cli.command("export")
+@click.option("--format", "fmt", type=click.Choice(["csv"]), default="csv", show_default=True)
+@click.option("--study", "study_code", help="Only this study (default: every study)")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+def trial_sync_export(fmt: str, study_code: str | None, directory: Path) -> None:
+    """Write one CSV per endpoint family, the endpoint list and a data dictionary."""
+    del fmt  # CSV is the one format so far
+    with get_database().session_scope() as session:
+        paths = export_csv(session, _trial_database().engine, directory, study_code)
+    for path in paths:
+        click.echo(f"wrote {path}")
+
+
 def init_app(app: Flask) -> None:
-    for group in (db_cli, protocol_cli, staff_cli, demo_cli, jobs_cli, photos_cli, ulcer_cli, reminders_cli):
+    for group in (
+        db_cli,
+        protocol_cli,
+        staff_cli,
+        demo_cli,
+        jobs_cli,
+        photos_cli,
+        ulcer_cli,
+        reminders_cli,
+        trial_sync_cli,
+    ):
         app.cli.add_command(group)

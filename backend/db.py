@@ -88,6 +88,8 @@ def _make_sqlite_transactional(engine: Engine) -> None:
 
 
 _WRITER = "limbtrack_sqlite_writer"
+# Connection execution options that make SQLite's BEGIN take the write lock at once.
+WRITER_OPTIONS: dict[str, Any] = {_WRITER: True}
 T = TypeVar("T")
 
 

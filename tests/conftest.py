@@ -97,8 +97,21 @@ def photo_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def app(engine: Engine, session_factory: sessionmaker[Session], photo_dir: Path) -> Flask:
-    return create_app(test_config(photo_storage_dir=photo_dir), Database(engine, session_factory))
+def trial_database_url(tmp_path: Path) -> str:
+    """This test's trial database (the sync's target; never the developer's var/)."""
+    return f"sqlite:///{tmp_path / 'trial.db'}"
+
+
+@pytest.fixture
+def app(
+    engine: Engine, session_factory: sessionmaker[Session], photo_dir: Path, trial_database_url: str
+) -> Iterator[Flask]:
+    app = create_app(
+        test_config(photo_storage_dir=photo_dir, trial_database_url=trial_database_url),
+        Database(engine, session_factory),
+    )
+    yield app
+    app.extensions["limbtrack_trial_db"].dispose()
 
 
 @pytest.fixture

@@ -53,6 +53,7 @@ from backend.studies.protocol import DEMO_PROTOCOL_PATH, read_protocol_file
 from backend.studies.service import load_protocol
 from backend.symptoms.schemas import SymptomReportCreateSchema
 from backend.symptoms.service import record_symptom
+from backend.trial_sync.service import run_trial_sync
 from backend.ulcers.schemas import UlcerCreateSchema
 from backend.ulcers.service import create_ulcer, record_photo
 from backend.walks.schemas import WalkTestCreateSchema
@@ -227,6 +228,13 @@ def _with_symptom(scene: Scene) -> None:
     data = SymptomReportCreateSchema().load(_symptom_body(scene))
     report, _ = record_symptom(scene.make.db, _target_actor(scene), data, utcnow())
     scene.objects[REPORT_ID] = report.id
+
+
+def _with_sync_run(scene: Scene) -> None:
+    """One sync run of the study (it creates the trial database's views, so it writes)."""
+    scene.make.study()
+    trial = scene.make.app.extensions["limbtrack_trial_db"]
+    assert run_trial_sync(scene.make.db, trial.engine, utcnow()).run_id is not None
 
 
 def _with_flag(scene: Scene) -> None:
@@ -722,6 +730,13 @@ ROUTES: dict[tuple[str, str], RouteSpec] = {
         READ_PARTICIPANTS,
         scope="participant",
         check=lambda scene, response: _equal(json_of(response)["participant_id"], scene.target.id),
+    ),
+    # --- the trial sync: its runs cover a whole study, so every staff role of it sees them ---
+    ("GET", "/api/v1/sync/runs"): RouteSpec(
+        "staff",
+        READ_PARTICIPANTS,
+        prepare=_with_sync_run,
+        check=lambda scene, response: _equal([run["mode"] for run in json_of(response)], ["full"]),
     ),
 }
 

@@ -1,0 +1,365 @@
+"""The weekly sync: derive every participant's endpoint rows and bring the trial
+database's `endpoint_value` table up to date in one transaction.
+
+Idempotent (rows whose derived columns are equal are left alone, and a run that would
+change nothing writes nothing), incremental (only participants whose records changed
+since the last run's watermark, or whose visit windows moved on since, are derived
+again), and crash-safe (everything, the run's ledger row included, commits together;
+a failure leaves the previous state and the next run completes the work).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import Connection, Engine, Row, bindparam, delete, func, select, update
+from sqlalchemy.orm import Session
+
+from backend.core.actor import Actor
+from backend.db import WRITER_OPTIONS
+from backend.errors import NotFound
+from backend.studies.models import Study
+from backend.trial_sync import derive, source
+from backend.trial_sync.target import DERIVED_COLUMNS, endpoint_value, refresh_views, sync_run
+
+log = logging.getLogger(__name__)
+
+# Changes are looked for from this long before the previous run's watermark: a request
+# that was still writing when that run read the database is picked up by the next one.
+# Deriving a participant again is harmless (equal rows are not written).
+OVERLAP = timedelta(minutes=10)
+CHUNK = 500
+_ADVISORY_LOCK_KEY = 0x4C494D42  # "LIMB": one sync at a time per trial database
+
+
+@dataclass
+class RunReport:
+    mode: str  # full or incremental
+    dry_run: bool
+    run_id: int | None = None  # None when nothing was written
+    participants: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    missing: int = 0
+    removed: int = 0
+    skipped_detail: list[str] = field(default_factory=list)
+    previous_run_id: int | None = None
+
+    @property
+    def changes(self) -> int:
+        return self.inserted + self.updated + self.removed
+
+    def counts(self) -> str:
+        return (
+            f"{self.participants} participant(s) derived; inserted {self.inserted}, updated {self.updated}, "
+            f"unchanged {self.unchanged}, removed {self.removed}, skipped {self.skipped} (locked), "
+            f"missing {self.missing}"
+        )
+
+    def __str__(self) -> str:
+        if self.dry_run:
+            return f"dry run ({self.mode}), nothing written: {self.counts()}"
+        if self.run_id is None:
+            since = f" since run {self.previous_run_id}" if self.previous_run_id else ""
+            return f"no changes{since} ({self.mode}): nothing written; {self.counts()}"
+        return f"run {self.run_id} ({self.mode}): {self.counts()}"
+
+
+class _NothingToWrite(Exception):
+    """Rolls back the run's transaction: the ledger row alone is not worth a write."""
+
+
+def run_trial_sync(
+    session: Session,
+    target: Engine,
+    now: datetime,
+    *,
+    full: bool = False,
+    dry_run: bool = False,
+    study_code: str | None = None,
+    chunk_size: int = CHUNK,
+    clock: Callable[[], datetime] | None = None,
+) -> RunReport:
+    """Bring the trial database up to date with the operational one as of `now`."""
+    studies = source.studies(session, study_code)
+    if study_code is not None and not studies:
+        raise NotFound(f"No study {study_code}.")
+    report = RunReport(mode="full" if full else "incremental", dry_run=dry_run)
+    with target.connect() as conn:
+        conn = conn.execution_options(**WRITER_OPTIONS)
+        transaction = conn.begin()
+        try:
+            if conn.dialect.name == "postgresql":
+                conn.execute(select(func.pg_advisory_xact_lock(_ADVISORY_LOCK_KEY)))
+            previous = _previous_run(conn, study_code)
+            if previous is None:
+                report.mode = "full"
+            else:
+                report.previous_run_id = previous.id
+            run_id = _open_run(conn, report.mode, study_code, now)
+            views_changed = refresh_views(conn, [e for s in studies for e in _protocol(s)["endpoints"]])
+            for study in studies:
+                since = None if report.mode == "full" or previous is None else previous.watermark
+                _sync_study(session, conn, study, now, since, run_id, report, chunk_size)
+            if dry_run or (report.changes == 0 and not views_changed):
+                raise _NothingToWrite
+            _close_run(conn, run_id, report, (clock or (lambda: now))())
+            transaction.commit()
+            report.run_id = run_id
+        except _NothingToWrite:
+            transaction.rollback()
+        except BaseException:
+            transaction.rollback()
+            raise
+    log.info("trial sync: %s", report)
+    return report
+
+
+def _protocol(study: Study) -> dict[str, Any]:
+    protocol = study.current_protocol
+    if protocol is None:  # a study is created together with its first protocol
+        raise NotFound(f"Study {study.code} has no protocol.")
+    return protocol.document
+
+
+def _previous_run(conn: Connection, study_code: str | None) -> Row[Any] | None:
+    """The last run whose scope covers this one's: every study, or this study."""
+    query = select(sync_run).where(sync_run.c.study_code.is_(None))
+    if study_code is not None:
+        query = select(sync_run).where(sync_run.c.study_code.is_(None) | (sync_run.c.study_code == study_code))
+    return conn.execute(query.order_by(sync_run.c.id.desc()).limit(1)).first()
+
+
+def _open_run(conn: Connection, mode: str, study_code: str | None, now: datetime) -> int:
+    zero = {name: 0 for name in ("participants", "inserted", "updated", "unchanged", "skipped", "missing", "removed")}
+    values = dict(study_code=study_code, mode=mode, started_at=now, finished_at=now, status="running", watermark=now)
+    run_id: int = conn.execute(sync_run.insert().values(**values, **zero).returning(sync_run.c.id)).scalar_one()
+    return run_id
+
+
+def _close_run(conn: Connection, run_id: int, report: RunReport, finished_at: datetime) -> None:
+    conn.execute(
+        update(sync_run)
+        .where(sync_run.c.id == run_id)
+        .values(
+            status="completed",
+            finished_at=finished_at,
+            participants=report.participants,
+            inserted=report.inserted,
+            updated=report.updated,
+            unchanged=report.unchanged,
+            skipped=report.skipped,
+            missing=report.missing,
+            removed=report.removed,
+            skipped_detail="\n".join(report.skipped_detail) or None,
+        )
+    )
+
+
+def endpoints_of(document: dict[str, Any]) -> list[derive.Endpoint]:
+    return [
+        derive.Endpoint(e["code"], e["family"], e["rule"], e["version"], e["unit"], e["per_ulcer"], e["params"])
+        for e in document["endpoints"]
+    ]
+
+
+def _all_windows(visits: Sequence[derive.Window], endpoints: Iterable[derive.Endpoint]) -> list[derive.Window]:
+    return list(visits) + [w for e in endpoints if (w := e.own_window) is not None]
+
+
+def _moved_on(person: source.Person, windows: Sequence[derive.Window], then: datetime, now: datetime) -> bool:
+    """Whether any window opened, closed or grew a day between two run instants."""
+    if person.day0 is None:
+        return False
+    before, after = person.today(then), person.today(now)
+    if before == after:
+        return False
+
+    def clamp(day: int, w: derive.Window) -> int:
+        return min(max(day, w.start_day - 1), w.end_day + 1)
+
+    return any(clamp(before, w) != clamp(after, w) for w in windows)
+
+
+def _sync_study(
+    session: Session,
+    conn: Connection,
+    study: Study,
+    now: datetime,
+    since: datetime | None,
+    run_id: int,
+    report: RunReport,
+    chunk_size: int,
+) -> None:
+    document = _protocol(study)
+    endpoints = endpoints_of(document)
+    visits = derive.visit_windows(document["visits"])
+    windows = _all_windows(visits, endpoints)
+    persons = source.people(session, study.id)
+    if since is not None:
+        changed = source.changed_since(session, study.id, since - OVERLAP)
+        persons = [p for p in persons if p.id in changed or _moved_on(p, windows, since, now)]
+    for start in range(0, len(persons), chunk_size):
+        chunk = persons[start : start + chunk_size]
+        with_day0 = [p for p in chunk if p.day0 is not None]
+        inputs = source.subjects(session, with_day0, now)
+        locked = locked_scopes(session, [p.id for p in chunk])
+        wanted: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+        for person in with_day0:
+            for row in derive.derive(inputs[person.id], visits, endpoints):
+                wanted[(person.subject_code, row.visit_code, row.endpoint_code, row.ulcer_label)] = _values(person, row)
+        report.participants += len(chunk)
+        changes = _diff(conn, study.code, chunk, wanted, locked, visits, report)
+        apply_changes(conn, changes, run_id, now)
+
+
+def locked_scopes(session: Session, participant_ids: Sequence[int]) -> dict[int, frozenset[str | None]]:
+    """Locked visits by participant (None: the whole participant). Freeze and lock are
+    not built yet, so nothing is locked."""
+    del session, participant_ids
+    return {}
+
+
+def _values(person: source.Person, row: derive.Row) -> dict[str, Any]:
+    assert person.day0 is not None
+    return {
+        "family": row.family,
+        "value": row.value,
+        "unit": row.unit,
+        "n": row.n,
+        "window_start_day": row.window_start_day,
+        "window_end_day": row.window_end_day,
+        "window_start_date": person.day0 + timedelta(days=row.window_start_day),
+        "window_end_date": person.day0 + timedelta(days=row.window_end_day),
+        "rule": row.rule,
+        "rule_version": row.rule_version,
+        "source_ids": json.dumps(list(row.source_ids)),
+        "status": row.status,
+        "missing_reason": row.missing_reason,
+    }
+
+
+@dataclass
+class Changes:
+    inserts: list[dict[str, Any]] = field(default_factory=list)
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    deletes: list[int] = field(default_factory=list)
+
+
+def _is_locked(
+    scopes: frozenset[str | None], visit_code: str, target_day: int, visits: Sequence[derive.Window]
+) -> bool:
+    """A pseudo-visit (e.g. DAY28) belongs to the visit whose window holds its day."""
+    if None in scopes or visit_code in scopes:
+        return True
+    return any(v.code in scopes and v.start_day <= target_day <= v.end_day for v in visits)
+
+
+def _diff(
+    conn: Connection,
+    study_code: str,
+    chunk: Sequence[source.Person],
+    wanted: dict[tuple[str, str, str, str], dict[str, Any]],
+    locked: dict[int, frozenset[str | None]],
+    visits: Sequence[derive.Window],
+    report: RunReport,
+) -> Changes:
+    codes = {p.subject_code: p for p in chunk}
+    existing = {
+        (r.subject_code, r.visit_code, r.endpoint_code, r.ulcer_label): r
+        for r in conn.execute(
+            select(endpoint_value).where(
+                endpoint_value.c.study_code == study_code,
+                endpoint_value.c.subject_code.in_(list(codes)),
+            )
+        )
+    }
+    changes = Changes()
+    skipped: dict[str, int] = {}
+    for key in wanted.keys() | existing.keys():
+        subject_code, visit_code = key[0], key[1]
+        new, old = wanted.get(key), existing.get(key)
+        scopes = locked.get(codes[subject_code].id)
+        if scopes and _is_locked(scopes, visit_code, _target_day(new, old), visits):
+            if new is None or old is None or any(new[c] != getattr(old, c) for c in DERIVED_COLUMNS):
+                report.skipped += 1
+                skipped[f"{subject_code} {visit_code}"] = skipped.get(f"{subject_code} {visit_code}", 0) + 1
+            continue
+        if new is not None and new["status"] == derive.MISSING:
+            report.missing += 1
+        if old is None:
+            assert new is not None
+            changes.inserts.append({"study_code": study_code, **dict(zip(_KEY, key, strict=True)), **new})
+        elif new is None:
+            changes.deletes.append(old.id)
+        elif any(new[c] != getattr(old, c) for c in DERIVED_COLUMNS):
+            changes.updates.append({"row_id": old.id, **new})
+        else:
+            report.unchanged += 1
+    report.inserted += len(changes.inserts)
+    report.updated += len(changes.updates)
+    report.removed += len(changes.deletes)
+    report.skipped_detail.extend(f"{where}: {n} row(s) locked" for where, n in sorted(skipped.items()))
+    return changes
+
+
+_KEY = ("subject_code", "visit_code", "endpoint_code", "ulcer_label")
+
+
+def _target_day(new: dict[str, Any] | None, old: Any) -> int:
+    row = new if new is not None else old._mapping
+    return int(row["window_start_day"] + row["window_end_day"]) // 2
+
+
+def apply_changes(conn: Connection, changes: Changes, run_id: int, now: datetime) -> None:
+    """Write one chunk's inserts, updates and deletes (executemany, not row by row)."""
+    stamp = {"sync_run_id": run_id, "updated_at": now}
+    if changes.inserts:
+        conn.execute(endpoint_value.insert(), [{**row, **stamp} for row in changes.inserts])
+    if changes.updates:
+        statement = (
+            update(endpoint_value)
+            .where(endpoint_value.c.id == bindparam("new_row_id"))
+            .values({c: bindparam(f"new_{c}") for c in (*DERIVED_COLUMNS, "sync_run_id", "updated_at")})
+        )
+        conn.execute(statement, [{f"new_{k}": v for k, v in {**row, **stamp}.items()} for row in changes.updates])
+    if changes.deletes:
+        conn.execute(delete(endpoint_value).where(endpoint_value.c.id.in_(changes.deletes)))
+
+
+def last_runs(target: Engine, study_code: str | None = None, limit: int = 10) -> list[dict[str, Any]]:
+    query = select(sync_run).order_by(sync_run.c.id.desc()).limit(limit)
+    if study_code is not None:
+        query = query.where(sync_run.c.study_code.is_(None) | (sync_run.c.study_code == study_code))
+    with target.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def row_counts(target: Engine) -> dict[str, int]:
+    with target.connect() as conn:
+        rows = conn.execute(select(endpoint_value.c.status, func.count()).group_by(endpoint_value.c.status))
+        return {str(status): int(cast(int, count)) for status, count in rows}
+
+
+def sync_runs(
+    session: Session, target: Engine, actor: Actor, first: int, size: int
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of the runs that covered the actor's study (runs of every study, or of
+    theirs), newest first, and how many there are."""
+    study = session.get(Study, actor.study_id) if actor.study_id is not None else None
+    if study is None:
+        return [], 0
+    scope = sync_run.c.study_code.is_(None) | (sync_run.c.study_code == study.code)
+    with target.connect() as conn:
+        total = int(conn.scalar(select(func.count()).select_from(sync_run).where(scope)) or 0)
+        if first >= total:
+            return [], total
+        rows = conn.execute(select(sync_run).where(scope).order_by(sync_run.c.id.desc()).limit(size).offset(first))
+        return [dict(r._mapping) for r in rows], total

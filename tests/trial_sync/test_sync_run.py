@@ -1,0 +1,240 @@
+"""A sync run against a real trial database: idempotent, incremental (and agreeing with a
+full run), crash-safe, and touching only its own tables. Runs on an SQLite target, and on
+a PostgreSQL one when the suite runs on PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import time_machine
+from flask.testing import FlaskClient
+from sqlalchemy import Engine, func, select, text
+from sqlalchemy.orm import Session
+
+from backend.core.actor import Actor
+from backend.errors import NotFound
+from backend.participants.service import change_status
+from backend.trial_sync import service
+from backend.trial_sync.service import run_trial_sync
+from backend.trial_sync.target import endpoint_value, open_target
+from tests.diary.helpers import Patient
+from tests.factories import Factory
+from tests.trial_sync.helpers import at, derived, diary, patient, rows, runs, walk
+
+
+@pytest.fixture
+def clock() -> Iterator[time_machine.Traveller]:
+    with time_machine.travel(at(-14), tick=False) as traveller:
+        yield traveller
+
+
+@pytest.fixture
+def two(make: Factory, clock: time_machine.Traveller) -> tuple[Patient, Patient]:
+    """Two participants with a baseline and a month-1 diary and walk; the clock at day 30."""
+    a, b = patient(make), patient(make)
+    diary(clock, a, {-3: 6, -2: 7, -1: 8, 24: 4, 25: 4, 26: 5})
+    diary(clock, b, {-2: 5, -1: 5, 0: 5, 25: 5})
+    walk(clock, a, -5, 200)
+    walk(clock, a, 25, 260)
+    clock.move_to(at(30, "21:00"))
+    return a, b
+
+
+def code(who: Patient) -> str:
+    return who.participant.subject_code
+
+
+def test_a_first_run_writes_every_row_and_a_second_writes_nothing(
+    db: Session, target: Engine, two: tuple[Patient, Patient]
+) -> None:
+    a, b = two
+    first = run_trial_sync(db, target, at(30, "21:00"))
+
+    assert (first.mode, first.participants, first.updated, first.removed) == ("full", 2, 0, 0)
+    assert first.inserted == len(rows(target)) > 0
+    assert first.run_id == runs(target)[0]["id"]
+    row = rows(target)[(code(a), "M1", "REST_PAIN_NRS", "")]
+    assert (row["value"], row["n"], row["status"]) == (pytest.approx(13 / 3), 3, "provisional")
+    # b has one diary day in month 1 so far: no mean yet, and the reason why
+    row = rows(target)[(code(b), "M1", "REST_PAIN_NRS", "")]
+    assert (row["value"], row["n"], row["status"], row["missing_reason"]) == (
+        None,
+        1,
+        "provisional",
+        "insufficient_data",
+    )
+
+    second = run_trial_sync(db, target, at(30, "21:00"))
+
+    assert (second.run_id, second.inserted, second.updated, second.removed) == (None, 0, 0, 0)
+    assert str(second).startswith(f"no changes since run {first.run_id}")
+    assert len(runs(target)) == 1
+
+
+def test_a_staff_correction_updates_only_the_rows_it_changes(
+    db: Session, target: Engine, two: tuple[Patient, Patient], make: Factory, client: FlaskClient
+) -> None:
+    a, _ = two
+    run_trial_sync(db, target, at(30, "21:00"))
+    before = rows(target)
+    score_id = a.scores()[0]["id"]  # newest first: day 26's 5
+    nurse = make.staff("nurse", sites=("TEH-01",))
+    body = {"client_uuid": str(uuid.uuid4()), "score": 2, "reason": "typing slip, confirmed by phone"}
+    response = client.post(
+        f"/api/v1/participants/{a.id}/pain-scores/{score_id}/corrections",
+        json=body,
+        headers=make.staff_headers(nurse),
+    )
+    assert response.status_code == 201, response.json
+
+    report = run_trial_sync(db, target, at(30, "21:05"))
+
+    after = rows(target)
+    changed = {key for key in after if after[key]["sync_run_id"] != before[key]["sync_run_id"]}
+    assert report.participants == 1  # b had no change and no window moved on
+    assert changed == {
+        (code(a), "M1", "REST_PAIN_NRS", ""),  # 4, 4, 5 → 4, 4, 2
+        (code(a), "M1", "REST_PAIN_CHANGE", ""),
+        # same value, but it rests on the new version now
+        (code(a), "M1", "REST_PAIN_RESPONDER", ""),
+        (code(a), "M1", "DIARY_COMPLETION_PCT", ""),
+    }
+    assert report.updated == 4
+    assert after[(code(a), "M1", "REST_PAIN_NRS", "")]["value"] == pytest.approx(10 / 3)
+    assert f"pain_score:{response.json['id']}" in json.loads(after[(code(a), "M1", "REST_PAIN_NRS", "")]["source_ids"])
+    assert after[(code(a), "M1", "REST_PAIN_CHANGE", "")]["value"] == pytest.approx(10 / 3 - 7)
+
+
+def test_incremental_runs_agree_with_a_full_run(
+    db: Session, target: Engine, two: tuple[Patient, Patient], clock: time_machine.Traveller
+) -> None:
+    a, b = two
+    run_trial_sync(db, target, at(30, "21:00"))
+    walk(clock, b, 31, 150)
+    diary(clock, a, {33: 3, 34: 3})
+    clock.move_to(at(40, "09:00"))  # month 1 closed on day 37
+    incremental = run_trial_sync(db, target, at(40, "09:00"))
+    assert incremental.mode == "incremental"
+    result = derived(target)
+
+    # Deriving everyone again finds nothing that the incremental runs left out of date.
+    full = run_trial_sync(db, target, at(40, "09:00"), full=True)
+
+    assert (full.participants, full.inserted, full.updated, full.removed) == (2, 0, 0, 0)
+    assert full.unchanged == len(result)
+    assert derived(target) == result
+    nrs = rows(target)[(code(a), "M1", "REST_PAIN_NRS", "")]
+    assert (nrs["status"], nrs["n"], nrs["value"]) == ("final", 5, pytest.approx((4 + 4 + 5 + 3 + 3) / 5))
+
+
+def test_a_window_closing_changes_statuses_without_any_new_data(
+    db: Session, target: Engine, two: tuple[Patient, Patient]
+) -> None:
+    a, b = two
+    run_trial_sync(db, target, at(30, "21:00"))
+
+    report = run_trial_sync(db, target, at(38, "09:00"))  # month 1 closed after day 37
+
+    m1 = rows(target, visit_code="M1")
+    assert report.participants == 2 and report.updated > 0
+    assert m1[(code(a), "M1", "REST_PAIN_NRS", "")]["status"] == "final"
+    assert m1[(code(a), "M1", "DIARY_COMPLETION_PCT", "")]["value"] == pytest.approx(3 / 15 * 100)
+    nrs_b = m1[(code(b), "M1", "REST_PAIN_NRS", "")]
+    assert (nrs_b["status"], nrs_b["missing_reason"], nrs_b["value"]) == ("missing", "insufficient_data", None)
+    walk_b = m1[(code(b), "M1", "SIX_MWD_M", "")]
+    assert (walk_b["status"], walk_b["missing_reason"]) == ("missing", "no_measurement")
+
+
+def test_a_withdrawal_makes_every_unclosed_visit_missing(
+    db: Session, target: Engine, two: tuple[Patient, Patient], clock: time_machine.Traveller
+) -> None:
+    a, _ = two
+    run_trial_sync(db, target, at(30, "21:00"))
+    clock.move_to(at(45, "10:00"))
+    change_status(
+        db, Actor.system("test", study_id=a.participant.study_id), a.id, "withdraw", "moved away", at(45, "10:00")
+    )
+
+    run_trial_sync(db, target, at(45, "10:00"))
+
+    mine = {key: row for key, row in rows(target).items() if key[0] == code(a)}
+    assert {key[1] for key in mine} == {"BASELINE", "M1", "M2", "M3", "M4", "M5", "M6"}
+    assert mine[(code(a), "M1", "REST_PAIN_NRS", "")]["status"] == "final"  # closed on day 37, before
+    for visit in ("M2", "M3", "M4", "M5", "M6"):
+        row = mine[(code(a), visit, "REST_PAIN_NRS", "")]
+        assert (row["value"], row["status"], row["missing_reason"]) == (None, "missing", "withdrawn")
+
+
+def test_a_failure_mid_run_leaves_the_previous_state_and_the_next_run_completes_it(
+    db: Session, target: Engine, two: tuple[Patient, Patient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_trial_sync(db, target, at(30, "21:00"))
+    before, runs_before = derived(target), runs(target)
+    real = service.apply_changes
+    calls: list[int] = []
+
+    def fail_on_the_second_chunk(conn: Any, changes: service.Changes, run_id: int, now: Any) -> None:
+        calls.append(run_id)
+        if len(calls) == 2:
+            raise RuntimeError("the machine lost power")
+        real(conn, changes, run_id, now)
+
+    monkeypatch.setattr(service, "apply_changes", fail_on_the_second_chunk)
+    with pytest.raises(RuntimeError, match="lost power"):
+        run_trial_sync(db, target, at(38, "09:00"), chunk_size=1)  # one participant per chunk
+
+    assert derived(target) == before
+    assert runs(target) == runs_before
+    monkeypatch.setattr(service, "apply_changes", real)
+    report = run_trial_sync(db, target, at(38, "09:00"), chunk_size=1)
+    assert report.participants == 2 and report.updated > 0
+    assert {row["status"] for key, row in rows(target, visit_code="M1").items()} <= {"final", "missing"}
+
+
+def test_a_dry_run_counts_and_writes_nothing(db: Session, target: Engine, two: tuple[Patient, Patient]) -> None:
+    report = run_trial_sync(db, target, at(30, "21:00"), dry_run=True)
+
+    assert report.inserted > 0 and report.run_id is None
+    assert str(report).startswith("dry run (full), nothing written")
+    assert rows(target) == {} and runs(target) == []
+
+
+def test_an_unknown_study_is_refused(db: Session, target: Engine) -> None:
+    with pytest.raises(NotFound, match="NOPE"):
+        run_trial_sync(db, target, at(30), study_code="NOPE")
+
+
+def test_the_sync_touches_nothing_else_in_the_trial_database(
+    db: Session, target: Engine, two: tuple[Patient, Patient]
+) -> None:
+    with target.begin() as conn:
+        conn.execute(text("CREATE TABLE statisticians_notes (id INTEGER PRIMARY KEY, note VARCHAR(100))"))
+        conn.execute(text("INSERT INTO statisticians_notes VALUES (1, 'keep me')"))
+
+    run_trial_sync(db, target, at(30, "21:00"))
+    open_target(target.url.render_as_string(hide_password=False)).dispose()  # migrating again is a no-op
+
+    with target.begin() as conn:
+        assert conn.execute(text("SELECT note FROM statisticians_notes")).scalar_one() == "keep me"
+        conn.execute(text("DROP TABLE statisticians_notes"))
+
+
+def test_the_family_views_are_wide_tables(db: Session, target: Engine, two: tuple[Patient, Patient]) -> None:
+    a, _ = two
+    run_trial_sync(db, target, at(30, "21:00"))
+
+    with target.connect() as conn:
+        row = conn.execute(
+            text("SELECT * FROM rest_pain_by_visit WHERE subject_code = :s AND visit_code = 'M1'"), {"s": code(a)}
+        ).one()
+        walks = conn.execute(text("SELECT count(*) FROM walk_by_visit")).scalar_one()
+        count = conn.scalar(select(func.count()).select_from(endpoint_value))
+    assert row.rest_pain_nrs == pytest.approx(13 / 3)
+    assert row.rest_pain_change == pytest.approx(13 / 3 - 7)
+    assert (row.rest_pain_responder, row.rest_pain_nrs_status) == (1, "provisional")
+    assert walks == 4  # two participants × baseline and month 1
+    assert count == len(rows(target))
