@@ -138,8 +138,8 @@ class Result:
     reason: str | None = None
 
 
-def _none(reason: str) -> Result:
-    return Result(None, None, (), reason)
+def _none(reason: str, n: int | None = None) -> Result:
+    return Result(None, n, (), reason)
 
 
 @dataclass
@@ -253,7 +253,7 @@ def window_max(ctx: _Context, endpoint: Endpoint, window: Window, _label: str) -
     method = endpoint.params.get("method")
     tests = [w for w in ctx.subject.walks if _in_window(ctx, window, w.day) and (method is None or w.method == method)]
     if not tests:
-        return _none(NO_MEASUREMENT)
+        return _none(NO_MEASUREMENT, 0)
     tests.sort(key=lambda w: (w.day, w.source))
     return Result(max(w.distance_m for w in tests), len(tests), tuple(w.source for w in tests))
 
@@ -276,14 +276,14 @@ def _closest(ctx: _Context, window: Window, label: str) -> Observation | None:
 def closest_to_target(ctx: _Context, _endpoint: Endpoint, window: Window, label: str) -> Result:
     found = _closest(ctx, window, label)
     if found is None:
-        return _none(NO_MEASUREMENT)
+        return _none(NO_MEASUREMENT, 0)
     return Result(found.value, 1, (found.source,))
 
 
 def healed(ctx: _Context, _endpoint: Endpoint, window: Window, label: str) -> Result:
     seen = [o for o in _ulcer(ctx, label).observations if o.day <= _last_day(ctx, window)]
     if not seen:
-        return _none(NO_MEASUREMENT)
+        return _none(NO_MEASUREMENT, 0)
     latest = seen[-1]
     return Result(1.0 if latest.value == 0 else 0.0, 1, (latest.source,))
 
@@ -293,7 +293,7 @@ def healed_confirmed(ctx: _Context, endpoint: Endpoint, window: Window, label: s
     between (FDA: complete closure confirmed at two visits two weeks apart)."""
     seen = [o for o in _ulcer(ctx, label).observations if o.day <= _last_day(ctx, window)]
     if not seen:
-        return _none(NO_MEASUREMENT)
+        return _none(NO_MEASUREMENT, 0)
     apart = endpoint.params.get("min_days_apart", 14)
     run: list[Observation] = []
     for observation in seen:
