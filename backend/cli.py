@@ -35,7 +35,7 @@ from backend.studies.protocol import DEMO_PROTOCOL_PATH, ProtocolError, read_pro
 from backend.studies.service import find_study, load_protocol
 from backend.trial_sync.export import export_csv
 from backend.trial_sync.service import last_runs, row_counts, run_trial_sync
-from backend.trial_sync.target import TrialDatabase
+from backend.trial_sync.target import TrialDatabase, ViewBlocked
 from backend.ulcers import intake
 from backend.ulcers.service import reanalyse_photos
 
@@ -338,6 +338,8 @@ def trial_sync_run(full: bool, dry_run: bool, study_code: str | None) -> None:
             )
         except DomainError as exc:
             raise _fail(exc.message) from exc
+        except ViewBlocked as exc:
+            raise _fail(f"nothing was written: {exc}") from exc
     click.echo(f"trial sync: {report}")
     for line in report.skipped_detail:
         click.echo(f"  skipped (locked): {line}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,8 @@ ENDPOINT_RULES = (
     "diary_completion",
     "event_by_window_end",
 )
-_CODE = validate.Regexp(r"^[A-Z0-9][A-Z0-9_-]{0,31}$", error="Use 1-32 capital letters, digits, '-' or '_'.")
+CODE_PATTERN = r"^[A-Z0-9][A-Z0-9_-]{0,31}$"
+_CODE = validate.Regexp(CODE_PATTERN, error="Use 1-32 capital letters, digits, '-' or '_'.")
 LOCAL_TIME_PATTERN = r"^([01]\d|2[0-3]):[0-5]\d$"  # HH:MM, 24-hour: protocol files and the API alike
 _LOCAL_TIME = validate.Regexp(LOCAL_TIME_PATTERN, error="Use HH:MM (24-hour, quoted in YAML).")
 _LANG = validate.Regexp(r"^[a-z]{2}$", error="Use a two-letter ISO 639-1 code.")
@@ -148,6 +150,49 @@ class MarkerSchema(_Strict):
     )
 
 
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _day_window(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and len(value) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+        and value[0] <= value[1]
+    )
+
+
+# What each derivation rule needs in `params` (the weekly sync reads them), and a check of
+# each value; `of` names another endpoint of the same protocol.
+RULE_PARAMS: dict[str, dict[str, tuple[str, Any]]] = {
+    "window_mean_daily": {"min_n": ("a whole number ≥ 1", lambda v: isinstance(v, int) and v >= 1)},
+    "change_from_baseline": {"of": ("an endpoint code", lambda v: isinstance(v, str))},
+    "percent_change_from_baseline": {"of": ("an endpoint code", lambda v: isinstance(v, str))},
+    "responder": {
+        "of": ("an endpoint code", lambda v: isinstance(v, str)),
+        "min_drop": ("a number", _number),
+        "min_drop_pct": ("a number", _number),
+    },
+    "window_max": {"method": (f"one of {', '.join(WALK_METHODS)}", lambda v: v in WALK_METHODS)},
+    "closest_to_target": {
+        "reviewed_only": ("true (only a nurse's reviewed area is a measurement)", lambda v: v is True)
+    },
+    "area_reduction": {
+        # the baseline's endpoint; ULCER_AREA_MM2 when not given
+        "of?": ("an endpoint code", lambda v: isinstance(v, str)),
+        "visit_code": ("a visit code", lambda v: isinstance(v, str) and re.match(CODE_PATTERN, v) is not None),
+        "target_day": ("a whole number", lambda v: isinstance(v, int) and not isinstance(v, bool)),
+        "window": ("[start, end] study days", _day_window),
+        "min_reduction_pct": ("a number", _number),
+    },
+    "healed": {},
+    "healed_confirmed": {"min_days_apart": ("a whole number ≥ 1", lambda v: isinstance(v, int) and v >= 1)},
+    "diary_completion": {},
+    "event_by_window_end": {"level": ("major or minor", lambda v: v in ("major", "minor"))},
+}
+
+
 class EndpointSchema(_Strict):
     code = fields.String(required=True, validate=_CODE)
     family = fields.String(required=True, validate=validate.OneOf(ENDPOINT_FAMILIES))
@@ -156,6 +201,19 @@ class EndpointSchema(_Strict):
     unit = fields.String(load_default=None, validate=validate.Length(max=32))
     per_ulcer = fields.Boolean(load_default=False)
     params = fields.Dict(keys=fields.String(), load_default=dict)
+
+    @validates_schema
+    def _params_fit_the_rule(self, data: dict[str, Any], **_: Any) -> None:
+        needed = {key.rstrip("?"): (key.endswith("?"), *check) for key, check in RULE_PARAMS[data["rule"]].items()}
+        given = data["params"]
+        problems = [
+            f"{name} must be {what}."
+            for name, (optional, what, ok) in needed.items()
+            if (name in given and not ok(given[name])) or (name not in given and not optional)
+        ]
+        problems += [f"{name} is not a parameter of {data['rule']}." for name in given if name not in needed]
+        if problems:
+            raise ValidationError(problems, "params")
 
 
 class ProtocolSchema(_Strict):
@@ -181,6 +239,13 @@ class ProtocolSchema(_Strict):
             duplicates = sorted({c for c in codes if codes.count(c) > 1})
             if duplicates:
                 errors.setdefault(key, []).append(f"Duplicate code(s): {', '.join(duplicates)}.")
+        by_code = {e["code"]: e for e in data["endpoints"]}
+        for endpoint in data["endpoints"]:
+            of = endpoint["params"].get("of")
+            if of is not None and (of not in by_code or by_code[of]["per_ulcer"] != endpoint["per_ulcer"]):
+                errors.setdefault("endpoints", []).append(
+                    f"{endpoint['code']}: params.of must name an endpoint of this protocol (per ulcer alike)."
+                )
         if data["default_language"] not in data["languages"]:
             errors.setdefault("default_language", []).append("Must be one of languages.")
         for kind, by_language in data["reminders"]["texts"].items():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any
 
 FINAL, PROVISIONAL, MISSING = "final", "provisional", "missing"
@@ -130,12 +131,25 @@ class Row:
 
 @dataclass(frozen=True)
 class Result:
-    """What a rule found in a window so far: a value, or why there is none."""
+    """What a rule found in a window so far: a value, or why there is none. `exact` keeps
+    a mean of integer scores as a fraction, so that comparisons with it are exact (in
+    floats 26/3 − 20/3 is 1.9999999999999991, which would miss a 2-point drop)."""
 
     value: float | None
     n: int | None = None
     sources: tuple[str, ...] = ()
     reason: str | None = None
+    exact: Fraction | None = None
+
+    @property
+    def number(self) -> Fraction:
+        assert self.value is not None
+        return self.exact if self.exact is not None else Fraction(self.value)
+
+
+def _param(endpoint: Endpoint, name: str) -> Fraction:
+    """A threshold from the protocol, read as the decimal it was written as."""
+    return Fraction(str(endpoint.params[name]))
 
 
 def _none(reason: str, n: int | None = None) -> Result:
@@ -240,7 +254,8 @@ def window_mean_daily(ctx: _Context, endpoint: Endpoint, window: Window, _label:
     sources = tuple(days[d].source for d in sorted(days))
     if n < endpoint.params.get("min_n", 1):
         return Result(None, n, sources, INSUFFICIENT)
-    return Result(sum(e.score for e in days.values()) / n, n, sources)
+    mean = Fraction(sum(e.score for e in days.values()), n)
+    return Result(float(mean), n, sources, exact=mean)
 
 
 def diary_completion(ctx: _Context, _endpoint: Endpoint, window: Window, _label: str) -> Result:
@@ -342,8 +357,8 @@ def change_from_baseline(ctx: _Context, endpoint: Endpoint, window: Window, labe
     missing = _both(visit, base)
     if missing is not None:
         return missing
-    assert visit.value is not None and base.value is not None
-    return Result(visit.value - base.value, None, _sources(base, visit))
+    change = visit.number - base.number
+    return Result(float(change), None, _sources(base, visit), exact=change)
 
 
 def percent_change_from_baseline(ctx: _Context, endpoint: Endpoint, window: Window, label: str) -> Result:
@@ -351,10 +366,10 @@ def percent_change_from_baseline(ctx: _Context, endpoint: Endpoint, window: Wind
     missing = _both(visit, base)
     if missing is not None:
         return missing
-    assert visit.value is not None and base.value is not None
-    if base.value == 0:
+    if base.number == 0:
         return _none(BASELINE_ZERO)
-    return Result((visit.value - base.value) / base.value * 100, None, _sources(base, visit))
+    change = (visit.number - base.number) / base.number * 100
+    return Result(float(change), None, _sources(base, visit), exact=change)
 
 
 def responder(ctx: _Context, endpoint: Endpoint, window: Window, label: str) -> Result:
@@ -362,10 +377,9 @@ def responder(ctx: _Context, endpoint: Endpoint, window: Window, label: str) -> 
     missing = _both(visit, base)
     if missing is not None:
         return missing
-    assert visit.value is not None and base.value is not None
-    drop = base.value - visit.value
-    pct = drop / base.value * 100 if base.value > 0 else 0.0
-    hit = drop >= endpoint.params["min_drop"] or pct >= endpoint.params["min_drop_pct"]
+    drop = base.number - visit.number
+    pct = drop / base.number * 100 if base.number > 0 else Fraction(0)
+    hit = drop >= _param(endpoint, "min_drop") or pct >= _param(endpoint, "min_drop_pct")
     return Result(1.0 if hit else 0.0, None, _sources(base, visit))
 
 
@@ -378,11 +392,10 @@ def area_reduction(ctx: _Context, endpoint: Endpoint, window: Window, label: str
     missing = _both(visit, base)
     if missing is not None:
         return missing
-    assert visit.value is not None and base.value is not None
-    if base.value == 0:
+    if base.number == 0:
         return _none(BASELINE_ZERO)
-    reduction = (base.value - visit.value) / base.value * 100
-    hit = reduction >= endpoint.params["min_reduction_pct"]
+    reduction = (base.number - visit.number) / base.number * 100
+    hit = reduction >= _param(endpoint, "min_reduction_pct")
     return Result(1.0 if hit else 0.0, None, _sources(base, visit))
 
 

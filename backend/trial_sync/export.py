@@ -106,13 +106,23 @@ def export_csv(session: Session, target: Engine, directory: Path, study_code: st
     return written
 
 
+def _cell(value: Any) -> Any:
+    """A text cell that a spreadsheet would run as a formula gets a leading quote (OWASP
+    "CSV injection"): ulcer labels are typed by patients."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
 def _write(path: Path, header: list[str], rows: list[Any]) -> Path:
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(handle, "w", newline="", encoding="utf-8") as out:
             writer = csv.writer(out)
             writer.writerow(header)
-            writer.writerows(["" if value is None else value for value in row] for row in rows)
+            writer.writerows([_cell(value) for value in row] for row in rows)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

@@ -25,5 +25,4 @@ class SyncRunSchema(BaseSchema):
     unchanged = fields.Integer()
     removed = fields.Integer(metadata={"description": "Rows no longer derived (e.g. day 0 changed)"})
     skipped = fields.Integer(metadata={"description": "Rows of locked data the run left as they were"})
-    missing = fields.Integer(metadata={"description": "Derived rows with status missing"})
-    skipped_detail = fields.String(allow_none=True)
+    missing = fields.Integer(metadata={"description": "Rows with status missing among those this run derived"})

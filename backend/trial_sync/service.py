@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from backend.core.actor import Actor
 from backend.db import WRITER_OPTIONS
-from backend.errors import NotFound
+from backend.errors import Conflict, NotFound
 from backend.studies.models import Study
 from backend.trial_sync import derive, source
 from backend.trial_sync.target import DERIVED_COLUMNS, endpoint_value, refresh_views, sync_run
@@ -72,6 +72,10 @@ class RunReport:
         return f"run {self.run_id} ({self.mode}): {self.counts()}"
 
 
+class SyncBusy(Conflict):
+    """Cron may start a run while the previous one is still going: refuse at once."""
+
+
 class _NothingToWrite(Exception):
     """Rolls back the run's transaction: the ledger row alone is not worth a write."""
 
@@ -96,15 +100,19 @@ def run_trial_sync(
         conn = conn.execution_options(**WRITER_OPTIONS)
         transaction = conn.begin()
         try:
-            if conn.dialect.name == "postgresql":
-                conn.execute(select(func.pg_advisory_xact_lock(_ADVISORY_LOCK_KEY)))
+            if conn.dialect.name == "postgresql" and not conn.scalar(
+                select(func.pg_try_advisory_xact_lock(_ADVISORY_LOCK_KEY))
+            ):
+                raise SyncBusy("Another trial sync is running against this trial database; nothing was done.")
             previous = _previous_run(conn, study_code)
             if previous is None:
                 report.mode = "full"
             else:
                 report.previous_run_id = previous.id
             run_id = _open_run(conn, report.mode, study_code, now)
-            views_changed = refresh_views(conn, [e for s in studies for e in _protocol(s)["endpoints"]])
+            # The views cover every study's endpoints, whichever studies this run syncs.
+            every = studies if study_code is None else source.studies(session, None)
+            views_changed = refresh_views(conn, [e for s in every for e in _protocol(s)["endpoints"]])
             for study in studies:
                 since = None if report.mode == "full" or previous is None else previous.watermark
                 _sync_study(session, conn, study, now, since, run_id, report, chunk_size)
@@ -203,7 +211,7 @@ def _sync_study(
     visits = derive.visit_windows(document["visits"])
     windows = _all_windows(visits, endpoints)
     persons = source.people(session, study.id)
-    if since is not None:
+    if since is not None and not source.protocol_loaded_since(session, study.id, since - OVERLAP):
         changed = source.changed_since(session, study.id, since - OVERLAP)
         persons = [p for p in persons if p.id in changed or _moved_on(p, windows, since, now)]
     for start in range(0, len(persons), chunk_size):
@@ -216,7 +224,7 @@ def _sync_study(
             for row in derive.derive(inputs[person.id], visits, endpoints):
                 wanted[(person.subject_code, row.visit_code, row.endpoint_code, row.ulcer_label)] = _values(person, row)
         report.participants += len(chunk)
-        changes = _diff(conn, study.code, chunk, wanted, locked, visits, report)
+        changes = _diff(conn, study.code, chunk, wanted, locked, windows, visits, report)
         apply_changes(conn, changes, run_id, now)
 
 
@@ -254,11 +262,14 @@ class Changes:
 
 
 def _is_locked(
-    scopes: frozenset[str | None], visit_code: str, target_day: int, visits: Sequence[derive.Window]
+    scopes: frozenset[str | None], visit_code: str, target_day: int | None, visits: Sequence[derive.Window]
 ) -> bool:
-    """A pseudo-visit (e.g. DAY28) belongs to the visit whose window holds its day."""
+    """A pseudo-visit (e.g. DAY28) belongs to the visit whose window holds its target day;
+    a row of a visit the protocol no longer has is covered by a whole-participant lock."""
     if None in scopes or visit_code in scopes:
         return True
+    if target_day is None:
+        return False
     return any(v.code in scopes and v.start_day <= target_day <= v.end_day for v in visits)
 
 
@@ -268,9 +279,11 @@ def _diff(
     chunk: Sequence[source.Person],
     wanted: dict[tuple[str, str, str, str], dict[str, Any]],
     locked: dict[int, frozenset[str | None]],
+    windows: Sequence[derive.Window],
     visits: Sequence[derive.Window],
     report: RunReport,
 ) -> Changes:
+    target_day = {w.code: w.target_day for w in windows}
     codes = {p.subject_code: p for p in chunk}
     existing = {
         (r.subject_code, r.visit_code, r.endpoint_code, r.ulcer_label): r
@@ -287,7 +300,7 @@ def _diff(
         subject_code, visit_code = key[0], key[1]
         new, old = wanted.get(key), existing.get(key)
         scopes = locked.get(codes[subject_code].id)
-        if scopes and _is_locked(scopes, visit_code, _target_day(new, old), visits):
+        if scopes and _is_locked(scopes, visit_code, target_day.get(visit_code), visits):
             if new is None or old is None or any(new[c] != getattr(old, c) for c in DERIVED_COLUMNS):
                 report.skipped += 1
                 skipped[f"{subject_code} {visit_code}"] = skipped.get(f"{subject_code} {visit_code}", 0) + 1
@@ -311,11 +324,6 @@ def _diff(
 
 
 _KEY = ("subject_code", "visit_code", "endpoint_code", "ulcer_label")
-
-
-def _target_day(new: dict[str, Any] | None, old: Any) -> int:
-    row = new if new is not None else old._mapping
-    return int(row["window_start_day"] + row["window_end_day"]) // 2
 
 
 def apply_changes(conn: Connection, changes: Changes, run_id: int, now: datetime) -> None:

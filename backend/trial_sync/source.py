@@ -19,7 +19,7 @@ from backend.amputations.models import AmputationEvent
 from backend.core.timeutil import local_date
 from backend.diary.models import PainScore
 from backend.participants.models import Participant
-from backend.studies.models import Study
+from backend.studies.models import ProtocolVersion, Study
 from backend.trial_sync.derive import AmputationEntry, Observation, PainEntry, Subject, UlcerRecord, WalkEntry
 from backend.ulcers.models import PhotoReview, ReviewDecision, Ulcer, UlcerClosure, UlcerPhoto
 from backend.walks.models import WalkTest
@@ -98,6 +98,13 @@ def changed_since(session: Session, study_id: int, since: datetime) -> set[int]:
     return set(ids)
 
 
+def protocol_loaded_since(session: Session, study_id: int, since: datetime) -> bool:
+    """Whether a protocol version (rules, windows, endpoints) arrived after `since`: then
+    every participant of the study is derived again."""
+    newer = select(ProtocolVersion.id).where(ProtocolVersion.study_id == study_id, ProtocolVersion.loaded_at > since)
+    return session.scalar(newer.limit(1)) is not None
+
+
 def subjects(session: Session, persons: Sequence[Person], now: datetime) -> dict[int, Subject]:
     """The derivation input of each participant (all of whom have a day 0)."""
     by_id = {p.id: p for p in persons}
@@ -158,11 +165,13 @@ def subjects(session: Session, persons: Sequence[Person], now: datetime) -> dict
             AmputationEvent.occurred_on,
             AmputationEvent.leg,
             AmputationEvent.major,
-        ).where(
+        )
+        .where(
             AmputationEvent.participant_id.in_(ids),
             AmputationEvent.superseded_at.is_(None),
             AmputationEvent.voided.is_(False),
         )
+        .order_by(AmputationEvent.id)
     ):
         amputations[pid].append(AmputationEntry(by_id[pid].day(on), str(leg), major, f"amputation_event:{event_id}"))
 

@@ -29,6 +29,7 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy.exc import DBAPIError
 
 from backend.db import WRITER_OPTIONS, UTCDateTime, make_engine
 
@@ -160,6 +161,31 @@ def view_sql(family: str, endpoint_codes: Iterable[str], per_ulcer: bool) -> str
     )
 
 
+def _replace_view(conn: Connection, name: str, sql: str) -> None:
+    """Replace a view in place where the database can (PostgreSQL, when columns are only
+    added), so that whatever the statisticians built on it keeps working; otherwise drop
+    and create it, and say clearly when something of theirs stands in the way."""
+    if conn.dialect.name == "postgresql":
+        try:
+            with conn.begin_nested():
+                conn.execute(text(sql.replace("CREATE VIEW", "CREATE OR REPLACE VIEW", 1)))
+            return
+        except DBAPIError:
+            pass  # columns removed or reordered: only drop-and-create can change that
+    try:
+        with conn.begin_nested():
+            conn.execute(text(f"DROP VIEW IF EXISTS {name}"))
+            conn.execute(text(sql))
+    except DBAPIError as exc:
+        raise ViewBlocked(
+            f"the view {name} must change but cannot be replaced: an object in the trial database depends on it"
+        ) from exc
+
+
+class ViewBlocked(RuntimeError):
+    """Something in the trial database that is not ours depends on one of our views."""
+
+
 def refresh_views(conn: Connection, endpoints: Iterable[dict[str, Any]]) -> bool:
     """(Re)create the family views for these protocol endpoints when their definition
     changed; returns whether anything was written."""
@@ -176,8 +202,7 @@ def refresh_views(conn: Connection, endpoints: Iterable[dict[str, Any]]) -> bool
         stored = conn.scalar(select(schema_version.c.value).where(schema_version.c.name == key))
         if stored == digest:
             continue
-        conn.execute(text(f"DROP VIEW IF EXISTS {FAMILY_VIEWS[family]}"))
-        conn.execute(text(sql))
+        _replace_view(conn, FAMILY_VIEWS[family], sql)
         if stored is None:
             conn.execute(schema_version.insert().values(name=key, value=digest))
         else:

@@ -91,3 +91,32 @@ def test_an_unquoted_time_is_refused_with_a_hint() -> None:
 def test_files_that_are_not_a_protocol_mapping_are_refused(text: str) -> None:
     with pytest.raises(ProtocolError):
         parse_protocol(text)
+
+
+def endpoint(document: dict[str, Any], code: str) -> dict[str, Any]:
+    return next(e for e in document["endpoints"] if e["code"] == code)
+
+
+def test_an_endpoints_parameters_must_fit_its_rule() -> None:
+    document = demo()
+    endpoint(document, "REST_PAIN_RESPONDER")["params"] = {"of": "REST_PAIN_NRS", "min_drop": "two"}
+    endpoint(document, "SIX_MWD_M")["params"] = {}  # a walk series must name its instrument
+    endpoint(document, "MAJOR_AMPUTATION")["params"]["colour"] = "red"
+
+    lines = refused(document)
+
+    assert "endpoints.2.params: min_drop must be a number." in lines
+    assert "endpoints.2.params: min_drop_pct must be a number." in lines
+    assert any(line.startswith("endpoints.3.params: method must be one of clinic_course") for line in lines)
+    assert "endpoints.12.params: colour is not a parameter of event_by_window_end." in lines
+
+
+def test_a_change_must_be_of_an_endpoint_of_the_protocol() -> None:
+    document = demo()
+    endpoint(document, "REST_PAIN_CHANGE")["params"]["of"] = "REST_PAIN_VAS"
+    endpoint(document, "ULCER_AREA_PCT_CHANGE")["params"]["of"] = "SIX_MWD_M"  # not per ulcer
+
+    assert refused(document) == [
+        "endpoints: REST_PAIN_CHANGE: params.of must name an endpoint of this protocol (per ulcer alike).",
+        "endpoints: ULCER_AREA_PCT_CHANGE: params.of must name an endpoint of this protocol (per ulcer alike).",
+    ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import re
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -138,3 +139,23 @@ def test_staff_see_the_runs_of_their_study_newest_first(
     assert response.json[0]["id"] > response.json[1]["id"]
     assert response.json[0]["participants"] == 1 and response.json[0]["inserted"] > 0
     assert response.headers["X-Pagination"]
+
+
+def test_an_ulcer_label_cannot_become_a_spreadsheet_formula(
+    app: Flask, one: Patient, target: Engine, tmp_path: Path, make: Factory
+) -> None:
+    body = {
+        "client_uuid": str(uuid.uuid4()),
+        "label": '=HYPERLINK("http://x")',
+        "leg": "right",
+        "location": "heel",
+        "first_seen_on": "2026-02-20",
+    }
+    assert make.client.post("/api/v1/me/ulcers", json=body, headers=one.headers).status_code == 201
+    invoke(app, "run")
+
+    invoke(app, "export", str(tmp_path / "out"))
+
+    with (tmp_path / "out" / "ulcer.csv").open(newline="") as handle:
+        labels = {r["ulcer_label"] for r in csv.DictReader(handle)}
+    assert labels == {'\'=HYPERLINK("http://x")'}

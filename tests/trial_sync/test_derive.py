@@ -206,3 +206,15 @@ def test_withdrawal_fills_every_unclosed_visit_with_missing_rows() -> None:
     for visit in ("M2", "M3", "M6"):  # M2 (53..67) had not closed on day 60
         row = rows[(visit, "REST_PAIN_NRS", "")]
         assert (row.value, row.status, row.missing_reason) == (None, "missing", "withdrawn")
+
+
+def test_a_drop_of_exactly_two_points_is_a_response_whatever_floats_say() -> None:
+    # Baseline 9, 9, 8 (26/3) and month 1 7, 7, 6 (20/3): exactly 2 points lower, though
+    # 26/3 − 20/3 in floats is 1.9999999999999991.
+    base = (pain(-3, 9, 1), pain(-2, 9, 2), pain(-1, 8, 3))
+    subject = Subject(today=40, target_leg="right", pain=(*base, pain(24, 7, 4), pain(25, 7, 5), pain(26, 6, 6)))
+
+    rows = by_key(subject)
+
+    assert rows[("M1", "REST_PAIN_RESPONDER", "")].value == 1
+    assert rows[("M1", "REST_PAIN_CHANGE", "")].value == -2.0

@@ -4,6 +4,7 @@ a PostgreSQL one when the suite runs on PostgreSQL."""
 
 from __future__ import annotations
 
+import copy
 import json
 import uuid
 from collections.abc import Iterator
@@ -18,6 +19,8 @@ from sqlalchemy.orm import Session
 from backend.core.actor import Actor
 from backend.errors import NotFound
 from backend.participants.service import change_status
+from backend.studies.protocol import DEMO_PROTOCOL_PATH, document_sha256, read_protocol_file
+from backend.studies.service import load_protocol
 from backend.trial_sync import service
 from backend.trial_sync.service import run_trial_sync
 from backend.trial_sync.target import endpoint_value, open_target
@@ -238,3 +241,33 @@ def test_the_family_views_are_wide_tables(db: Session, target: Engine, two: tupl
     assert (row.rest_pain_responder, row.rest_pain_nrs_status) == (1, "provisional")
     assert walks == 4  # two participants × baseline and month 1
     assert count == len(rows(target))
+
+
+def test_a_new_protocol_version_derives_everyone_again(
+    db: Session, target: Engine, two: tuple[Patient, Patient], clock: time_machine.Traveller
+) -> None:
+    _, b = two
+    run_trial_sync(db, target, at(30, "21:00"))
+    document = copy.deepcopy(read_protocol_file(DEMO_PROTOCOL_PATH)[0])
+    document["version"] = "1.0.2"
+    nrs = next(e for e in document["endpoints"] if e["code"] == "REST_PAIN_NRS")
+    nrs.update(version=2, params={"min_n": 1})  # a mean from one day on
+    clock.move_to(at(30, "21:10"))
+    load_protocol(db, document, document_sha256(document), Actor.system("test"), at(30, "21:10"))
+
+    report = run_trial_sync(db, target, at(30, "21:15"))
+
+    assert report.participants == 2  # nobody's records changed, but the rules did
+    row = rows(target)[(code(b), "M1", "REST_PAIN_NRS", "")]
+    assert (row["value"], row["n"], row["rule_version"]) == (5.0, 1, 2)
+    assert {r["rule_version"] for k, r in rows(target).items() if k[2] == "REST_PAIN_NRS"} == {2}
+
+
+def test_another_run_in_progress_is_refused_at_once(db: Session, target: Engine, two: tuple[Patient, Patient]) -> None:
+    if target.dialect.name != "postgresql":
+        pytest.skip("SQLite serialises writers with its own lock (the run waits for it)")
+    with target.connect() as other, other.begin():
+        other.execute(select(func.pg_advisory_xact_lock(service._ADVISORY_LOCK_KEY)))
+        with pytest.raises(service.SyncBusy, match="Another trial sync is running"):
+            run_trial_sync(db, target, at(30, "21:00"))
+    assert run_trial_sync(db, target, at(30, "21:00")).run_id is not None
