@@ -20,6 +20,7 @@ from backend.flags.routes import blp as flags_blp
 from backend.health.routes import blp as health_blp
 from backend.mobile_sync.routes import blp as mobile_sync_blp
 from backend.participants.routes import blp as participants_blp
+from backend.portal.routes import blp as portal_blp
 from backend.reminders.routes import blp as reminders_blp
 from backend.symptoms.routes import blp as symptoms_blp
 from backend.tasks.routes import blp as tasks_blp
@@ -73,6 +74,7 @@ def create_app(config: Config | None = None, database: Database | None = None) -
     api.register_converter(IdConverter, id_param_schema)
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)
+    app.register_blueprint(portal_blp)  # HTML pages over the same services; not part of the API spec
     errors.init_app(app)  # after Api, so our envelope replaces flask-smorest's handler
     cli.init_app(app)
     return app

@@ -1,0 +1,150 @@
+"""What each portal page shows, gathered from the same service functions the API calls.
+
+Presentation only: which rows, in what order, drawn how. Every read goes through the
+services (so scope checks and read logging are the API's), and nothing here decides a
+business rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from markupsafe import Markup
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from backend.audit.service import participant_audit_query
+from backend.core.actor import Actor
+from backend.core.timeutil import local_date
+from backend.diary.service import pain_scores_query
+from backend.flags.models import Flag, FlagKind
+from backend.flags.service import flags_query
+from backend.participants.models import Participant
+from backend.participants.service import participants_query, read_participant
+from backend.portal import charts
+from backend.reminders.service import participant_devices, reminder_history
+from backend.studies.service import current_protocol
+from backend.symptoms.service import symptoms_query
+from backend.ulcers.models import UlcerPhoto
+from backend.ulcers.service import area_history, review_queue, ulcers_query
+from backend.walks.service import walk_tests_query
+
+QUEUE_LIMIT = 100
+AUDIT_LIMIT = 100
+
+
+@dataclass(frozen=True)
+class Today:
+    flags: list[Flag]
+    photos: list[UlcerPhoto]
+    missed: list[tuple[Participant, int]]  # participant, open missed-diary flags
+
+
+def today(session: Session, actor: Actor) -> Today:
+    flags = list(session.scalars(flags_query(actor, {}).options(selectinload(Flag.participant)).limit(QUEUE_LIMIT)))
+    photos = list(session.scalars(review_queue(actor).limit(QUEUE_LIMIT)))
+    missed: dict[int, int] = {}
+    for flag in flags:
+        if flag.kind == FlagKind.MISSED_DIARY:
+            missed[flag.participant_id] = missed.get(flag.participant_id, 0) + 1
+    people = {p.id: p for p in session.scalars(select(Participant).where(Participant.id.in_(list(missed))))}
+    return Today(
+        [f for f in flags if f.kind != FlagKind.MISSED_DIARY],
+        photos,
+        [(people[pid], count) for pid, count in missed.items()],
+    )
+
+
+def participants(session: Session, actor: Actor) -> list[Participant]:
+    query = (
+        participants_query(actor, {})
+        .options(selectinload(Participant.site), selectinload(Participant.cohort))
+        .order_by(None)
+        .order_by(Participant.subject_code)
+    )
+    return list(session.scalars(query))
+
+
+@dataclass(frozen=True)
+class Visit:
+    code: str
+    label: str
+    target: date
+    start: date
+    end: date
+    injection: bool
+
+
+def visits_of(participant: Participant, document: dict[str, Any]) -> list[Visit]:
+    if participant.day0_date is None:
+        return []
+    day0 = participant.day0_date
+    return [
+        Visit(
+            v["code"],
+            v["label"],
+            day0 + timedelta(days=v["target_day"]),
+            day0 + timedelta(days=v["window"]["start"]),
+            day0 + timedelta(days=v["window"]["end"]),
+            v["injection"],
+        )
+        for v in document["visits"]
+    ]
+
+
+def participant_page(session: Session, actor: Actor, participant_id: int, now: datetime) -> dict[str, Any]:
+    """Everything the participant page shows; each part read through its service."""
+    participant = read_participant(session, actor, participant_id, now)
+    protocol = current_protocol(session, participant.study_id)
+    today_local = local_date(now, participant.timezone)
+    visits = visits_of(participant, protocol.document)
+    study_day = (today_local - participant.day0_date).days if participant.day0_date else None
+    next_visit = next((v for v in visits if v.end >= today_local), None)
+
+    scores = list(session.scalars(pain_scores_query(session, actor, participant.id, {}, now)))
+    walks = list(session.scalars(walk_tests_query(session, actor, participant.id, {}, now)))
+    ulcers = list(session.scalars(ulcers_query(session, actor, participant.id, now)))
+    histories = [area_history(session, actor, participant.id, ulcer.id, now) for ulcer in ulcers]
+    symptoms = list(session.scalars(symptoms_query(session, actor, participant.id, {}, now)))
+    reminders = reminder_history(session, actor, participant.id, {}, now)
+    devices = participant_devices(session, actor, participant.id, now)
+    audit = list(session.scalars(participant_audit_query(session, actor, participant.id, now).limit(AUDIT_LIMIT)))
+
+    dates = [s.diary_date for s in scores] + [w.local_date for w in walks]
+    dates += [p["local_date"] for h in histories for p in h["points"]]
+    dates += [v.start for v in visits if v.start <= today_local] + [today_local]
+    first = min(dates)
+    last = max(max(dates), today_local)
+    bands = [
+        charts.VisitBand(v.code, v.start, v.end, v.injection) for v in visits if v.start <= last and v.end >= first
+    ]
+    injections = [v.target for v in visits if v.injection and first <= v.target <= last]
+    return {
+        "participant": participant,
+        "study_day": study_day,
+        "today": today_local,
+        "next_visit": next_visit,
+        "visits": visits,
+        "pain_chart": charts.pain_chart([(s.diary_date, s.score) for s in scores], first, last, bands, injections),
+        "walk_chart": charts.walk_chart(
+            [(w.local_date, w.distance_m, str(w.method)) for w in walks], first, last, bands
+        ),
+        "ulcer_chart": _ulcer_chart(histories, first, last, bands),
+        "scores": scores,
+        "walks": walks,
+        "histories": histories,
+        "symptoms": symptoms,
+        "reminders": reminders,
+        "devices": devices,
+        "audit": audit,
+    }
+
+
+def _ulcer_chart(histories: list[dict[str, Any]], first: date, last: date, bands: list[charts.VisitBand]) -> Markup:
+    series = [
+        charts.UlcerSeries(h["ulcer"].label, [(p["local_date"], p["area_mm2"], p["reviewed"]) for p in h["points"]])
+        for h in histories
+    ]
+    return charts.ulcer_chart(series, first, last, bands)

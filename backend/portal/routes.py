@@ -1,0 +1,281 @@
+"""The portal's pages: HTTP only. Each view checks the sign-in, calls one service (or
+gathers a page from several, in pages.py) and renders a template; a refused action shows
+the service's message with its status code, as the API would."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+from urllib.parse import urlsplit
+
+import qrcode
+import qrcode.image.svg
+from flask import Blueprint, Response, current_app, g, redirect, render_template, request, url_for
+from markupsafe import Markup
+from marshmallow import Schema, ValidationError
+from sqlalchemy import select
+from werkzeug.wrappers import Response as BaseResponse
+
+from backend.auth import policy
+from backend.auth.access import auth_settings
+from backend.auth.schemas import RevokeSessionsSchema
+from backend.auth.service import issue_activation_code, revoke_participant_sessions
+from backend.core.actor import Actor
+from backend.core.timeutil import utcnow
+from backend.db import get_session
+from backend.errors import AuthenticationError, DomainError, ValidationFailed
+from backend.flags.schemas import AcknowledgeSchema
+from backend.flags.service import acknowledge_flag
+from backend.participants.models import Leg
+from backend.participants.schemas import ParticipantCreateSchema, StatusChangeSchema
+from backend.participants.service import change_status, create_participant
+from backend.portal import pages
+from backend.portal.session import check_csrf, csrf_token, sign_in, sign_out, signed_in_actor
+from backend.studies.models import Site
+from backend.ulcers.models import RejectReason
+from backend.ulcers.schemas import ReviewSchema
+from backend.ulcers.service import photo_image, read_photo, review_photo, review_queue
+
+blp = Blueprint("portal", __name__, url_prefix="/portal", template_folder="templates", static_folder="static")
+
+
+@blp.record_once
+def _setup(state: Any) -> None:
+    """Texts are marked with _() for translation; English until catalogues exist. The
+    session cookie is the portal's alone: HttpOnly, SameSite=Lax, sent only to /portal,
+    and Secure outside development and tests (session.IDLE_TIMEOUT signs it out)."""
+    app = state.app
+    app.jinja_env.add_extension("jinja2.ext.i18n")
+    app.jinja_env.install_null_translations(newstyle=True)
+    config = app.config["LIMBTRACK"]
+    app.config.update(
+        SESSION_COOKIE_NAME="limbtrack_portal",
+        SESSION_COOKIE_PATH="/portal",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=config.env not in ("development", "testing"),
+        # The signed cookie outlives the idle timeout, so that the idle check (not the
+        # signature's age) ends the portal session, and ends the staff session with it.
+        PERMANENT_SESSION_LIFETIME=config.staff_refresh_ttl,
+    )
+
+
+PUBLIC = frozenset({"portal.sign_in", "portal.static"})
+
+
+@blp.before_request
+def _require_sign_in() -> BaseResponse | None:
+    g.now = utcnow()
+    if request.method == "POST":
+        check_csrf()
+    if request.endpoint in PUBLIC:
+        return None
+    if signed_in_actor(g.now) is None:
+        return redirect(url_for("portal.sign_in", next=request.full_path.rstrip("?")))
+    return None
+
+
+@blp.after_request
+def _no_store(response: Response) -> Response:
+    """Pages show health data: never cache them, never frame them."""
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'"
+    )
+    return response
+
+
+@blp.app_template_global()
+def csrf_field() -> Markup:
+    return Markup('<input type="hidden" name="csrf_token" value="{}">').format(csrf_token())
+
+
+@blp.app_template_global()
+def may(action: str) -> bool:
+    """Whether the signed-in role may do `action` (to show only the buttons that work)."""
+    roles = {
+        "manage": policy.MANAGE_PARTICIPANTS,
+        "withdraw": policy.WITHDRAW_PARTICIPANTS,
+    }[action]
+    actor: Actor | None = g.get("actor")
+    return actor is not None and actor.role in roles
+
+
+@blp.errorhandler(DomainError)
+def _refused(exc: DomainError) -> tuple[str, int]:
+    if isinstance(exc, AuthenticationError) and request.endpoint == "portal.sign_in":
+        return render_template("portal/sign_in.html", error=exc.message, next=_safe_next()), exc.status
+    return render_template("portal/refused.html", message=exc.message, errors=exc.errors), exc.status
+
+
+def _safe_next() -> str:
+    """Only a portal path: an open redirect would let a link send a nurse elsewhere."""
+    target = request.values.get("next", "")
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/portal/") or target.startswith("//"):
+        return url_for("portal.today")
+    return target
+
+
+def _load(schema: Schema, data: dict[str, Any]) -> dict[str, Any]:
+    """Validate form fields with the API's own schema; errors name the field."""
+    try:
+        return schema.load(data)  # type: ignore[no-any-return]
+    except ValidationError as exc:
+        raise ValidationFailed("Some fields are not valid.", errors={"form": exc.messages}) from None
+
+
+def _actor() -> Actor:
+    return g.actor  # type: ignore[no-any-return]
+
+
+# ------------------------------------------------------------------ sign-in
+
+
+@blp.get("/")
+def index() -> BaseResponse:
+    return redirect(url_for("portal.today"))
+
+
+@blp.route("/sign-in", methods=["GET", "POST"], endpoint="sign_in")
+def sign_in_page() -> Any:
+    if request.method == "GET":
+        return render_template("portal/sign_in.html", error=None, next=_safe_next())
+    sign_in(request.form.get("email", ""), request.form.get("password", ""), g.now)
+    return redirect(_safe_next())
+
+
+@blp.post("/sign-out")
+def sign_out_page() -> BaseResponse:
+    sign_out(g.now)
+    return redirect(url_for("portal.sign_in"))
+
+
+# ------------------------------------------------------------------ review work
+
+
+@blp.get("/today")
+def today() -> str:
+    return render_template("portal/today.html", page=pages.today(get_session(), _actor()))
+
+
+@blp.post("/flags/<int:flag_id>/acknowledge")
+def acknowledge(flag_id: int) -> BaseResponse:
+    policy.require_role(_actor(), policy.MANAGE_PARTICIPANTS)
+    data = _load(AcknowledgeSchema(), {"note": request.form.get("note", "")})
+    acknowledge_flag(get_session(), _actor(), flag_id, data["note"], g.now)
+    return redirect(_safe_next())
+
+
+@blp.get("/photos/<int:photo_id>")
+def photo(photo_id: int) -> str:
+    shown = read_photo(get_session(), _actor(), photo_id, g.now)
+    analysis = shown.analysis
+    return render_template(
+        "portal/photo.html",
+        photo=shown,
+        analysis=analysis,
+        reject_reasons=[r.value for r in RejectReason],
+        geometry=json.dumps(
+            {
+                "width": shown.width,
+                "height": shown.height,
+                "outline": (shown.review.outline if shown.review else None) or (analysis.outline if analysis else None),
+                "marker": analysis.marker_corners if analysis else None,
+                "homography": analysis.homography if analysis else None,
+            }
+        ),
+    )
+
+
+@blp.get("/photos/<int:photo_id>/image")
+def photo_file(photo_id: int) -> Response:
+    image = photo_image(
+        get_session(), current_app.extensions["limbtrack_photo_store"], _actor(), photo_id, False, g.now
+    )
+    return Response(image.data, mimetype=image.media_type, headers={"Cache-Control": "no-store"})
+
+
+@blp.post("/photos/<int:photo_id>/review")
+def review(photo_id: int) -> BaseResponse:
+    policy.require_role(_actor(), policy.MANAGE_PARTICIPANTS)
+    form = request.form
+    data: dict[str, Any] = {"decision": form.get("decision", ""), "note": form.get("note") or None}
+    if form.get("algorithm_version"):
+        data["algorithm_version"] = form["algorithm_version"]
+    if data["decision"] == "reject":
+        data["reject_reason"] = form.get("reject_reason", "")
+    if data["decision"] == "correct":
+        try:
+            data["outline"] = json.loads(form.get("outline", "") or "null")
+        except ValueError:
+            raise ValidationFailed("The outline is not valid.", errors={"form": {"outline": ["Not JSON."]}}) from None
+    review_photo(get_session(), _actor(), photo_id, _load(ReviewSchema(), data), g.now)
+    following = get_session().scalars(review_queue(_actor()).limit(1)).first()
+    if following is not None:
+        return redirect(url_for("portal.photo", photo_id=following.id))
+    return redirect(url_for("portal.today"))
+
+
+# ------------------------------------------------------------------ participants
+
+
+@blp.get("/participants")
+def participants() -> str:
+    return render_template("portal/participants.html", participants=pages.participants(get_session(), _actor()))
+
+
+@blp.get("/participants/<int:participant_id>")
+def participant(participant_id: int) -> str:
+    page = pages.participant_page(get_session(), _actor(), participant_id, g.now)
+    return render_template("portal/participant.html", **page)
+
+
+@blp.route("/participants/new", methods=["GET", "POST"])
+def enrol() -> Any:
+    actor = _actor()
+    policy.require_role(actor, policy.MANAGE_PARTICIPANTS)
+    study_sites = get_session().scalars(select(Site).where(Site.study_id == actor.study_id).order_by(Site.code))
+    sites = [site for site in study_sites if actor.can_reach_site(site.id)]
+    if request.method == "GET":
+        legs = [leg.value for leg in Leg]
+        return render_template("portal/enrol.html", sites=sites, legs=legs, client_uuid=uuid.uuid4())
+    values = {
+        key: request.form.get(key, "").strip() for key in ParticipantCreateSchema().fields if key != "client_uuid"
+    }
+    values["client_uuid"] = request.form.get("client_uuid") or str(uuid.uuid4())
+    data = _load(ParticipantCreateSchema(), {k: v for k, v in values.items() if v != ""})
+    created, _ = create_participant(get_session(), actor, data, g.now)
+    return redirect(url_for("portal.participant", participant_id=created.id))
+
+
+@blp.post("/participants/<int:participant_id>/status/<any(enrol, withdraw, complete):transition>")
+def status(participant_id: int, transition: str) -> BaseResponse:
+    roles = policy.WITHDRAW_PARTICIPANTS if transition == "withdraw" else policy.MANAGE_PARTICIPANTS
+    policy.require_role(_actor(), roles)
+    data = _load(StatusChangeSchema(), {"reason": request.form.get("reason", "")})
+    change_status(get_session(), _actor(), participant_id, transition, data["reason"], g.now)
+    return redirect(url_for("portal.participant", participant_id=participant_id))
+
+
+@blp.post("/participants/<int:participant_id>/activation-code")
+def activation_code(participant_id: int) -> str:
+    policy.require_role(_actor(), policy.MANAGE_PARTICIPANTS)
+    session = get_session()
+    who = policy.participant_in_scope(session, _actor(), participant_id)
+    issued = issue_activation_code(session, auth_settings(), _actor(), who, g.now)
+    image = qrcode.make(issued.qr_payload, image_factory=qrcode.image.svg.SvgPathImage, border=2)
+    svg = image.to_string(encoding="unicode")
+    return render_template("portal/activation.html", participant=who, issued=issued, qr=Markup(svg))  # noqa: S704 (qrcode drew it from our own code)
+
+
+@blp.post("/participants/<int:participant_id>/revoke-sessions")
+def revoke_sessions(participant_id: int) -> BaseResponse:
+    policy.require_role(_actor(), policy.MANAGE_PARTICIPANTS)
+    data = _load(RevokeSessionsSchema(), {"reason": request.form.get("reason", "")})
+    session = get_session()
+    who = policy.participant_in_scope(session, _actor(), participant_id)
+    revoke_participant_sessions(session, _actor(), who, data["reason"], g.now)
+    return redirect(url_for("portal.participant", participant_id=participant_id))
