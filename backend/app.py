@@ -18,6 +18,7 @@ from backend.db import Database
 from backend.diary.routes import blp as diary_blp
 from backend.flags.routes import blp as flags_blp
 from backend.health.routes import blp as health_blp
+from backend.locks.routes import blp as locks_blp
 from backend.mobile_sync.routes import blp as mobile_sync_blp
 from backend.participants.routes import blp as participants_blp
 from backend.reminders.routes import blp as reminders_blp
@@ -41,6 +42,7 @@ BLUEPRINTS = (
     ulcers_blp,
     amputations_blp,
     reminders_blp,
+    locks_blp,
 )
 
 
