@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Row, Select, select
+from sqlalchemy import Row, Select, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -22,6 +22,7 @@ from backend.audit.service import record_audit, record_staff_read, snapshot
 from backend.auth.policy import MANAGE_LOCKS, participant_in_scope, require_role
 from backend.core.actor import Actor
 from backend.core.bulk import among
+from backend.db import Base
 from backend.errors import Conflict, Locked, NotFound, ValidationFailed
 from backend.locks.models import DataLock, LockLevel
 from backend.participants.models import Participant
@@ -147,7 +148,13 @@ def _active_lock(session: Session, participant_id: int, visit_code: str | None) 
 
 # ---------------------------------------------------------------- enforcement
 
-_ACTIVE_LOCKS = select(DataLock.id, DataLock.visit_code, DataLock.level).where(DataLock.released_at.is_(None))
+# Every write of clinical data runs this: built once, on the table (plain Core), as the
+# pain-score hot path's own statements are; building it per request cost more CPU than
+# the database took to answer it.
+_LOCKS = Base.metadata.tables[DataLock.__tablename__].c
+_ACTIVE_LOCKS = select(_LOCKS.id, _LOCKS.visit_code, _LOCKS.level).where(
+    _LOCKS.participant_id == bindparam("participant_id"), _LOCKS.released_at.is_(None)
+)
 _ActiveRow = Row[int, str | None, LockLevel]
 
 
@@ -158,7 +165,7 @@ def ensure_writable(session: Session, actor: Actor, participant: Participant, *d
     lock the days in its window. Locked: nobody may write. Frozen: admins only.
 
     Costs one indexed query when the participant has no active lock."""
-    active = session.execute(_ACTIVE_LOCKS.where(DataLock.participant_id == participant.id)).all()
+    active = _active_locks(session, participant)
     if not active:
         return
     covering = [row for row in active if row.visit_code is None]
@@ -180,7 +187,11 @@ def ensure_writable(session: Session, actor: Actor, participant: Participant, *d
 def ensure_study_days_movable(session: Session, actor: Actor, participant: Participant) -> None:
     """Refuse (423) a change of day 0 while any lock is active: every record's study day
     moves, so records would move into or out of a locked visit's window."""
-    _refuse(actor, participant, session.execute(_ACTIVE_LOCKS.where(DataLock.participant_id == participant.id)).all())
+    _refuse(actor, participant, _active_locks(session, participant))
+
+
+def _active_locks(session: Session, participant: Participant) -> Sequence[_ActiveRow]:
+    return session.execute(_ACTIVE_LOCKS, {"participant_id": participant.id}).all()
 
 
 def _refuse(actor: Actor, participant: Participant, covering: Sequence[_ActiveRow]) -> None:
