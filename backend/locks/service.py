@@ -164,6 +164,8 @@ def ensure_writable(session: Session, actor: Actor, participant: Participant, *d
     participant's own record). A lock of the whole participant covers every day, a visit's
     lock the days in its window. Locked: nobody may write. Frozen: admins only.
 
+    Callers check, in this order: scope (404, so nothing leaks), replay (a replay returns
+    the original: it writes nothing), validation (422/409: it fixes the day), then this.
     Costs one indexed query when the participant has no active lock."""
     active = _active_locks(session, participant)
     if not active:
