@@ -18,6 +18,7 @@ from backend.db import Database
 from backend.diary.routes import blp as diary_blp
 from backend.flags.routes import blp as flags_blp
 from backend.health.routes import blp as health_blp
+from backend.locks.routes import blp as locks_blp
 from backend.mobile_sync.routes import blp as mobile_sync_blp
 from backend.participants.routes import blp as participants_blp
 from backend.portal.routes import blp as portal_blp
@@ -45,6 +46,7 @@ BLUEPRINTS = (
     amputations_blp,
     reminders_blp,
     trial_sync_blp,
+    locks_blp,
 )
 
 

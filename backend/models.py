@@ -5,6 +5,7 @@ from backend.audit.models import AccessEvent, AuditEvent
 from backend.auth.models import ActivationCode, AuthSession, AuthThrottle, AuthToken
 from backend.diary.models import PainScore
 from backend.flags.models import Flag
+from backend.locks.models import DataLock
 from backend.participants.models import Device, Participant
 from backend.reminders.models import PushDelivery, PushDevice, Reminder, ReminderSettings
 from backend.staff.models import StaffUser, site_membership
@@ -22,6 +23,7 @@ __all__ = [
     "AuthThrottle",
     "AuthToken",
     "Cohort",
+    "DataLock",
     "Device",
     "Flag",
     "PainScore",

@@ -34,6 +34,7 @@ STEPS: tuple[tuple[str, str, str], ...] = (
     ("backend.core.entries", "time_entry", "time_entry (dates, checks)"),
     ("backend.diary.service", "current_protocol", "current_protocol"),
     ("backend.diary.service", "diary_date_for", "diary_date_for"),
+    ("backend.diary.service", "ensure_writable", "locks: ensure_writable"),
     ("backend.diary.service", "_place_version", "_place_version (SELECT current, INSERT)"),
     ("backend.diary.service", "snapshot", "audit: snapshot()"),
     ("backend.diary.service", "record_audit", "audit: record_audit()"),

@@ -44,6 +44,7 @@ class ParticipantAmputations(MethodView):
     @blp.alt_response(200, **REPLAY)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
+    @blp.alt_response(423, response="LOCKED")
     def post(self, data: dict[str, Any], participant_id: int) -> Any:
         """Record an amputation of one leg on a date, at a level (audited)."""
         return created_or_replay(
@@ -59,6 +60,7 @@ class ParticipantAmputationCorrections(MethodView):
     @blp.alt_response(200, **REPLAY)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
+    @blp.alt_response(423, response="LOCKED")
     def post(self, data: dict[str, Any], participant_id: int, amputation_id: int) -> Any:
         """Correct or void an amputation event, with a reason (a new version; the original stays)."""
         return created_or_replay(

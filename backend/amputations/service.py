@@ -15,6 +15,7 @@ from backend.core import entries
 from backend.core.actor import Actor
 from backend.core.timeutil import local_date
 from backend.errors import Conflict, ValidationFailed
+from backend.locks.service import ensure_writable
 from backend.participants.models import Participant
 
 
@@ -88,6 +89,7 @@ def record_amputation(
         **_stamp(actor, now),
     )
     _refuse_duplicate(session, event)
+    ensure_writable(session, actor, participant, event.occurred_on)
     session.add(event)
     session.flush()
     record_audit(
@@ -112,7 +114,16 @@ def correct_amputation(
         _refuse_duplicate(session, correction, replaces=original.id)
 
     correction, original, _ = entries.correct_entry(
-        session, actor, AmputationEvent, participant_id, event_id, data, now, check=still_valid, stamp=_stamp
+        session,
+        actor,
+        AmputationEvent,
+        participant_id,
+        event_id,
+        data,
+        now,
+        check=still_valid,
+        stamp=_stamp,
+        day_attribute="occurred_on",
     )
     if original is not None:
         session.commit()

@@ -20,6 +20,8 @@ ALL_STAFF = frozenset(StaffRole)
 READ_PARTICIPANTS = ALL_STAFF
 MANAGE_PARTICIPANTS = frozenset({StaffRole.ADMIN, StaffRole.INVESTIGATOR, StaffRole.NURSE})
 WITHDRAW_PARTICIPANTS = frozenset({StaffRole.ADMIN, StaffRole.INVESTIGATOR})
+# Freezing and locking data at close-out is for study-level staff only.
+MANAGE_LOCKS = frozenset({StaffRole.ADMIN})
 
 
 def require_role(actor: Actor, roles: frozenset[StaffRole]) -> None:

@@ -20,6 +20,7 @@ from backend.core.actor import Actor
 from backend.core.models import ClientEntryMixin, VersionedEntryMixin
 from backend.core.timeutil import ensure_utc, local_date
 from backend.errors import Conflict, NotFound, ValidationFailed
+from backend.locks.service import ensure_writable
 from backend.participants.models import Participant, ParticipantStatus
 
 CLOCK_SKEW = timedelta(minutes=5)
@@ -203,10 +204,12 @@ def correct_entry(
     now: datetime,
     check: Callable[[V, V], None] | None = None,
     stamp: Stamp = entry_stamp,
+    day_attribute: str = "local_date",
 ) -> tuple[V, V | None, Participant]:
     """The shared steps of a correction: scope, replay, the entry, the new version with the
     fields sent and the provenance `stamp` gives, `check(original, correction)` (raises to
-    refuse), supersede, audit.
+    refuse), the data locks of the entry's day (`day_attribute`) before and after, supersede,
+    audit.
 
     Returns (correction, original, participant); original is None for a replay, which
     wrote nothing. The caller raises its flags and commits.
@@ -228,6 +231,8 @@ def correct_entry(
     correction = correction_of(original, actor, changes, data, fingerprint, now, stamp)
     if check is not None:
         check(original, correction)
+    # A correction that moves an entry to another day changes the data of both days.
+    ensure_writable(session, actor, participant, getattr(original, day_attribute), getattr(correction, day_attribute))
     before = snapshot(cast(Any, original))
     supersede(session, original, correction, now)
     record_audit(

@@ -47,6 +47,7 @@ class OwnPainScores(MethodView):
     @blp.arguments(PAIN_SCORE_CREATE)
     @blp.response(201, PainScoreSchema)
     @blp.alt_response(200, **REPLAY)
+    @blp.alt_response(423, response="LOCKED")
     def post(self, data: dict[str, Any]) -> Any:
         """Record today's rest pain (or yesterday's, within the morning grace time)."""
         return created_or_replay(service.record_pain_score(get_session(), current_actor(), data, utcnow()))
@@ -60,6 +61,7 @@ class OwnPainScoreCorrections(MethodView):
     @blp.alt_response(200, **REPLAY)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
+    @blp.alt_response(423, response="LOCKED")
     def post(self, data: dict[str, Any], score_id: int) -> Any:
         """Correct your own score within 24 hours (a new version; the original stays)."""
         actor = current_actor()
@@ -90,6 +92,7 @@ class ParticipantPainScoreCorrections(MethodView):
     @blp.alt_response(200, **REPLAY)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
+    @blp.alt_response(423, response="LOCKED")
     def post(self, data: dict[str, Any], participant_id: int, score_id: int) -> Any:
         """Correct a participant's score, with a reason (a new version; the original stays)."""
         return created_or_replay(

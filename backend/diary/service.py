@@ -20,6 +20,7 @@ from backend.diary.models import PainScore
 from backend.errors import PermissionDenied
 from backend.flags.models import FlagKind
 from backend.flags.service import raise_flag
+from backend.locks.service import ensure_writable
 from backend.participants.models import Participant, ParticipantStatus
 from backend.studies.service import ProtocolSettings, current_protocol
 
@@ -86,6 +87,7 @@ def _record_pain_score(session: Session, actor: Actor, data: dict[str, Any], now
         data["recorded_at"],
         data.get("diary_date"),
     )
+    ensure_writable(session, actor, participant, day)
     score = PainScore(
         **entries.provenance(actor, participant, when, data, fingerprint, now),
         score=data["score"],
@@ -229,7 +231,15 @@ def correct_pain_score(
                 raise PermissionDenied("Scores older than 24 hours can be corrected only by the study team.")
 
     correction, original, participant = entries.correct_entry(
-        session, actor, PainScore, participant_id, score_id, data, now, check=patient_may_correct
+        session,
+        actor,
+        PainScore,
+        participant_id,
+        score_id,
+        data,
+        now,
+        check=patient_may_correct,
+        day_attribute="diary_date",
     )
     if original is None:
         return correction, False

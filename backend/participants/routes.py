@@ -63,6 +63,7 @@ class ParticipantById(MethodView):
     @blp.response(200, ParticipantSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
+    @blp.alt_response(423, response="LOCKED")
     def patch(self, changes: dict[str, Any], participant_id: int) -> Participant:
         """Change a participant's staff-editable fields, with a reason."""
         return service.update_participant(get_session(), current_actor(), participant_id, changes, utcnow())
@@ -75,6 +76,7 @@ def _transition_view(transition: str, roles: frozenset[Any], doc: str) -> type[M
         @blp.response(200, ParticipantSchema)
         @blp.alt_response(404, response="NOT_FOUND")
         @blp.alt_response(409, response="CONFLICT")
+        @blp.alt_response(423, response="LOCKED")
         def post(self, data: dict[str, Any], participant_id: int) -> Participant:
             return service.change_status(
                 get_session(), current_actor(), participant_id, transition, data["reason"], utcnow()

@@ -18,6 +18,7 @@ from backend.core.entries import study_day
 from backend.core.timeutil import is_valid_timezone
 from backend.diary.models import PainScore
 from backend.errors import Conflict, ValidationFailed
+from backend.locks.service import ensure_study_days_movable, ensure_writable
 from backend.participants.models import Participant, ParticipantStatus
 from backend.studies.models import Cohort, Site, Study
 from backend.symptoms.models import SymptomReport
@@ -152,18 +153,23 @@ def update_participant(
     if participant.status in (ParticipantStatus.WITHDRAWN, ParticipantStatus.COMPLETED):
         raise Conflict(f"Participant is {participant.status.value}; the record is closed.")
     before = snapshot(participant)
-    if "cohort_code" in changes:
-        participant.cohort = _cohort(session, participant.study_id, changes.pop("cohort_code"))
+    cohort = _cohort(session, participant.study_id, changes.pop("cohort_code")) if "cohort_code" in changes else None
     if "language" in changes:
         _check_language(session, participant.study_id, changes["language"])
     if "timezone" in changes:
         _check_timezone(changes["timezone"])
     if "consent_date" in changes and changes["consent_date"] > now.date():
         raise _field_error("consent_date", "Consent cannot be dated in the future.")
+    ensure_writable(session, actor, participant)
+    day0_moves = "day0_date" in changes and changes["day0_date"] != participant.day0_date
+    if day0_moves:
+        ensure_study_days_movable(session, actor, participant)
+    if cohort is not None:
+        participant.cohort = cohort
     for name, value in changes.items():
         setattr(participant, name, value)
     participant.updated_at = now
-    if "day0_date" in changes and changes["day0_date"] != before["day0_date"]:
+    if day0_moves:
         _restamp_study_days(session, participant)
     session.flush()
     record_audit(
@@ -211,6 +217,7 @@ def change_status(
         raise Conflict(f"Cannot {transition} a participant who is {participant.status.value}.")
     if transition == "enrol" and participant.cohort is None:
         raise Conflict("Assign a cohort before enrolling.")
+    ensure_writable(session, actor, participant)
     before = snapshot(participant)
     participant.status = target
     participant.updated_at = now

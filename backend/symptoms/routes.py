@@ -41,6 +41,7 @@ class OwnSymptomReports(MethodView):
     @blp.arguments(SymptomReportCreateSchema)
     @blp.response(201, SymptomReportSchema)
     @blp.alt_response(200, schema=SymptomReportSchema, description="A replay of an earlier create (same client_uuid)")
+    @blp.alt_response(423, response="LOCKED")
     def post(self, data: dict[str, Any]) -> Any:
         """Report a symptom; the study nurse is told (at once for severe ones)."""
         report, created = service.record_symptom(get_session(), current_actor(), data, utcnow())
@@ -70,6 +71,7 @@ class ParticipantSymptomCorrections(MethodView):
     )
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
+    @blp.alt_response(423, response="LOCKED")
     def post(self, data: dict[str, Any], participant_id: int, report_id: int) -> Any:
         """Correct a participant's symptom report, with a reason (a new version; the original stays)."""
         report, created = service.correct_symptom(

@@ -14,6 +14,7 @@ from backend.core import entries
 from backend.core.actor import Actor
 from backend.flags.models import FlagKind
 from backend.flags.service import raise_flag
+from backend.locks.service import ensure_writable
 from backend.symptoms.models import Severity, SymptomReport
 
 
@@ -28,6 +29,7 @@ def record_symptom(session: Session, actor: Actor, data: dict[str, Any], now: da
     when = entries.time_entry(participant, data["recorded_at"], now)
     if data["onset_date"] > when.local_date:
         raise entries.field_error("onset_date", "The onset cannot be after the report.")
+    ensure_writable(session, actor, participant, when.local_date)
     report = SymptomReport(
         **entries.provenance(actor, participant, when, data, fingerprint, now),
         category=data["category"],

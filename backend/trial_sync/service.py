@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from backend.core.actor import Actor
 from backend.db import WRITER_OPTIONS
 from backend.errors import Conflict, NotFound
+from backend.locks.service import locked_scopes
 from backend.studies.models import Study
 from backend.trial_sync import derive, source
 from backend.trial_sync.target import DERIVED_COLUMNS, endpoint_value, refresh_views, sync_run
@@ -226,13 +227,6 @@ def _sync_study(
         report.participants += len(chunk)
         changes = _diff(conn, study.code, chunk, wanted, locked, windows, visits, report)
         apply_changes(conn, changes, run_id, now)
-
-
-def locked_scopes(session: Session, participant_ids: Sequence[int]) -> dict[int, frozenset[str | None]]:
-    """Locked visits by participant (None: the whole participant). Freeze and lock are
-    not built yet, so nothing is locked."""
-    del session, participant_ids
-    return {}
 
 
 def _values(person: source.Person, row: derive.Row) -> dict[str, Any]:

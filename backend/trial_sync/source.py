@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from backend.amputations.models import AmputationEvent
 from backend.core.timeutil import local_date
 from backend.diary.models import PainScore
+from backend.locks.models import DataLock
 from backend.participants.models import Participant
 from backend.studies.models import ProtocolVersion, Study
 from backend.trial_sync.derive import AmputationEntry, Observation, PainEntry, Subject, UlcerRecord, WalkEntry
@@ -90,6 +91,8 @@ def changed_since(session: Session, study_id: int, since: datetime) -> set[int]:
         select(AmputationEvent.participant_id).where(
             (AmputationEvent.recorded_at > since) | (AmputationEvent.superseded_at > since)
         ),
+        # a lock released: rows the sync left alone may be brought up to date now
+        select(DataLock.participant_id).where((DataLock.set_at > since) | (DataLock.released_at > since)),
     ]
     changed = union(*queries).subquery()
     ids = session.scalars(

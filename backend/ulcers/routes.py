@@ -54,6 +54,7 @@ class OwnUlcers(MethodView):
     @blp.arguments(UlcerCreateSchema)
     @blp.response(201, UlcerSchema)
     @blp.alt_response(200, schema=UlcerSchema, description="A replay of an earlier create (same client_uuid)")
+    @blp.alt_response(423, response="LOCKED")
     def post(self, data: dict[str, Any]) -> Any:
         """Register an ulcer to photograph."""
         actor = current_actor()
@@ -81,6 +82,7 @@ class OwnUlcerPhotos(MethodView):
     @blp.alt_response(200, schema=PhotoSchema, description="A replay of an earlier upload (same client_uuid)")
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(413, response="REQUEST_ENTITY_TOO_LARGE")
+    @blp.alt_response(423, response="LOCKED")
     def post(self, data: dict[str, Any], ulcer_id: int) -> Any:
         """Upload a photo of one of your ulcers, with the calibration marker beside it.
 
@@ -111,6 +113,7 @@ class ParticipantUlcers(MethodView):
     @blp.response(201, UlcerSchema)
     @blp.alt_response(200, schema=UlcerSchema, description="A replay of an earlier create (same client_uuid)")
     @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(423, response="LOCKED")
     def post(self, data: dict[str, Any], participant_id: int) -> Any:
         """Register an ulcer of a participant."""
         return created_or_replay(service.create_ulcer(get_session(), current_actor(), participant_id, data, utcnow()))
@@ -123,6 +126,7 @@ class UlcerClosures(MethodView):
     @blp.response(201, UlcerSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
+    @blp.alt_response(423, response="LOCKED")
     def post(self, data: dict[str, Any], participant_id: int, ulcer_id: int) -> Ulcer:
         """Record that an ulcer was healed (complete epithelialisation, area 0) on a date (audited).
 
@@ -184,6 +188,7 @@ class PhotoReviewView(MethodView):
     @blp.response(201, PhotoSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
+    @blp.alt_response(423, response="LOCKED")
     def post(self, data: dict[str, Any], photo_id: int) -> UlcerPhoto:
         """Accept, correct (send the outline) or reject (send the reason) a photo's estimate."""
         return service.review_photo(get_session(), current_actor(), photo_id, data, utcnow())

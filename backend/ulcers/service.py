@@ -30,6 +30,7 @@ from backend.core.timeutil import local_date
 from backend.errors import Conflict, NotFound, ValidationFailed
 from backend.flags.models import FlagKind
 from backend.flags.service import raise_flag
+from backend.locks.service import ensure_writable
 from backend.participants.models import Participant
 from backend.studies.service import current_protocol
 from backend.ulcers import intake, marker_sheet
@@ -73,6 +74,7 @@ def create_ulcer(
     )
     if label_taken is not None:
         raise entries.field_error("label", f"This participant already has an ulcer labelled {data['label']!r}.")
+    ensure_writable(session, actor, participant, data["first_seen_on"])
     ulcer = Ulcer(
         participant_id=participant.id,
         client_uuid=data["client_uuid"],
@@ -130,6 +132,7 @@ def record_closure(
         raise entries.field_error("observed_on", "This is before the ulcer was first seen.")
     if any(c.observed_on == observed_on for c in ulcer.closures):
         raise Conflict(f"Closure on {observed_on.isoformat()} is already recorded.")
+    ensure_writable(session, actor, participant, observed_on)
     before = snapshot(ulcer)
     closure = UlcerClosure(
         ulcer_id=ulcer.id, observed_on=observed_on, note=data.get("note"), recorded_at=now, recorded_by_id=actor.id
@@ -201,6 +204,7 @@ def record_photo(
     patient_outline = data.get("outline")
     if patient_outline is not None:
         _check_polygon(patient_outline, clean.width, clean.height, "multipart")
+    ensure_writable(session, actor, participant, when.local_date)  # before the file is stored
     spec = marker_spec(session, participant.study_id)
     key = f"{clean.sha256}.{clean.extension}"
     store.put(key, clean.data)
@@ -462,6 +466,9 @@ def review_photo(session: Session, actor: Actor, photo_id: int, data: dict[str, 
     if seen is not None and (analysis is None or analysis.algorithm_version != seen):
         current = analysis.algorithm_version if analysis else "none"
         raise Conflict(f"The estimate changed since you opened the photo (now version {current}); look again.")
+    # Before the review object exists: it joins the session through the photo, and the
+    # lock query would flush it half-built.
+    ensure_writable(session, actor, session.get_one(Participant, photo.participant_id), photo.local_date)
     decision: ReviewDecision = data["decision"]
     review = PhotoReview(
         photo=photo,

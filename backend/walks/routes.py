@@ -41,6 +41,7 @@ class OwnWalkTests(MethodView):
     @blp.arguments(WalkTestCreateSchema)
     @blp.response(201, WalkTestSchema)
     @blp.alt_response(200, schema=WalkTestSchema, description="A replay of an earlier create (same client_uuid)")
+    @blp.alt_response(423, response="LOCKED")
     def post(self, data: dict[str, Any]) -> Any:
         """Record a six-minute walk test."""
         walk, created = service.record_walk_test(get_session(), current_actor(), data, utcnow())
@@ -68,6 +69,7 @@ class ParticipantWalkTestCorrections(MethodView):
     @blp.alt_response(200, schema=WalkTestSchema, description="A replay of an earlier correction (same client_uuid)")
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
+    @blp.alt_response(423, response="LOCKED")
     def post(self, data: dict[str, Any], participant_id: int, walk_id: int) -> Any:
         """Correct a participant's walk test, with a reason (a new version; the original stays)."""
         walk, created = service.correct_walk_test(

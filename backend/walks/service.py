@@ -15,6 +15,7 @@ from backend.core import entries
 from backend.core.actor import Actor
 from backend.flags.models import FlagKind
 from backend.flags.service import raise_flag
+from backend.locks.service import ensure_writable
 from backend.participants.models import Participant
 from backend.studies.service import current_protocol
 from backend.walks.models import COURSE_METHODS, WalkTest
@@ -47,6 +48,7 @@ def record_walk_test(session: Session, actor: Actor, data: dict[str, Any], now: 
     entries.require_active(participant)
     check_plausible(data)
     when = entries.time_entry(participant, data["recorded_at"], now)
+    ensure_writable(session, actor, participant, when.local_date)
     values = {k: v for k, v in data.items() if k not in ("client_uuid", "recorded_at")}
     walk = WalkTest(
         **entries.provenance(actor, participant, when, data, fingerprint, now),

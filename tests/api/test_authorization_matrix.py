@@ -35,7 +35,7 @@ from werkzeug.test import TestResponse, encode_multipart
 from backend.amputations.schemas import AmputationEventCreateSchema
 from backend.amputations.service import record_amputation
 from backend.audit.models import AuditEvent
-from backend.auth.policy import MANAGE_PARTICIPANTS, READ_PARTICIPANTS, WITHDRAW_PARTICIPANTS
+from backend.auth.policy import MANAGE_LOCKS, MANAGE_PARTICIPANTS, READ_PARTICIPANTS, WITHDRAW_PARTICIPANTS
 from backend.auth.service import staff_actor
 from backend.core.actor import Actor
 from backend.core.timeutil import utcnow
@@ -43,6 +43,8 @@ from backend.diary.service import record_pain_score
 from backend.flags.models import FlagKind
 from backend.flags.service import raise_flag
 from backend.imaging import ALGORITHM_VERSION
+from backend.locks.models import LockLevel
+from backend.locks.service import set_lock
 from backend.participants.models import Participant
 from backend.participants.service import change_status
 from backend.reminders.schemas import DeviceRegisterSchema
@@ -70,7 +72,8 @@ ULCER_ID = "<id:ulcer_id>"
 PHOTO_ID = "<id:photo_id>"
 DEVICE_ID = "<id:device_id>"
 AMPUTATION_ID = "<id:amputation_id>"
-OBJECT_PLACEHOLDERS = (SCORE_ID, WALK_ID, REPORT_ID, FLAG_ID, ULCER_ID, PHOTO_ID, DEVICE_ID, AMPUTATION_ID)
+LOCK_ID = "<id:lock_id>"
+OBJECT_PLACEHOLDERS = (SCORE_ID, WALK_ID, REPORT_ID, FLAG_ID, ULCER_ID, PHOTO_ID, DEVICE_ID, AMPUTATION_ID, LOCK_ID)
 TEHRAN = timezone(timedelta(hours=3, minutes=30))
 TARGET_SITE = "TEH-01"
 OTHER_SITE = "TEH-02"
@@ -273,6 +276,14 @@ def _with_amputation(scene: Scene) -> None:
 def _amputation_body(scene: Scene) -> dict[str, Any]:
     today = datetime.now(TEHRAN).date().isoformat()
     return {"client_uuid": str(uuid.uuid4()), "occurred_on": today, "leg": "right", "level": "toe"}
+
+
+def _with_lock(scene: Scene) -> None:
+    """The target's data frozen by a study admin (the whole participant: it has no day 0)."""
+    admin = staff_actor(scene.make.staff("admin"), None)
+    data = {"visit_code": None, "level": LockLevel.FROZEN, "reason": "close-out"}
+    lock = set_lock(scene.make.db, admin, scene.target.id, data, utcnow())
+    scene.objects[LOCK_ID] = lock.id
 
 
 def _with_push_device(scene: Scene) -> None:
@@ -697,6 +708,32 @@ ROUTES: dict[tuple[str, str], RouteSpec] = {
         body=lambda scene: {"client_uuid": str(uuid.uuid4()), "level": "transtibial", "reason": "operative note"},
         check=lambda scene, response: _equal(json_of(response)["corrects_id"], scene.objects[AMPUTATION_ID]),
     ),
+    # --- freeze and lock of participant data ---
+    ("GET", f"{P}/{PARTICIPANT_ID}/locks"): RouteSpec(
+        "staff",
+        READ_PARTICIPANTS,
+        scope="participant",
+        prepare=_with_lock,
+        check=lambda scene, response: _equal(_ids(response), {scene.objects[LOCK_ID]}),
+    ),
+    ("POST", f"{P}/{PARTICIPANT_ID}/locks"): RouteSpec(
+        "staff",
+        MANAGE_LOCKS,
+        scope="participant",
+        success=201,
+        body=lambda scene: {"level": "locked", "reason": "database lock"},
+        check=lambda scene, response: _equal(
+            (json_of(response)["level"], json_of(response)["visit_code"]), ("locked", None)
+        ),
+    ),
+    ("POST", f"{P}/{PARTICIPANT_ID}/locks/{LOCK_ID}/release"): RouteSpec(
+        "staff",
+        MANAGE_LOCKS,
+        scope="participant",
+        prepare=_with_lock,
+        body=lambda scene: {"reason": "query reopened"},
+        check=lambda scene, response: _equal(json_of(response)["release_reason"], "query reopened"),
+    ),
     # --- push devices and reminders ---
     ("GET", "/api/v1/me/devices"): RouteSpec(
         "patient", prepare=_with_push_device, check=lambda scene, response: _own_rows(scene, response, DEVICE_ID)
@@ -845,6 +882,7 @@ def test_role_sets_are_those_of_the_requirement() -> None:
     assert {"admin", "investigator", "nurse", "monitor"} == READ_PARTICIPANTS
     assert {"admin", "investigator", "nurse"} == MANAGE_PARTICIPANTS  # monitors read only
     assert {"admin", "investigator"} == WITHDRAW_PARTICIPANTS
+    assert {"admin"} == MANAGE_LOCKS  # freeze and lock: study-level staff only
 
 
 def test_every_route_has_an_authorization_spec(app: Flask) -> None:

@@ -25,6 +25,7 @@ from tests.factories import Factory
 SPEC = yaml.safe_load((Path(__file__).resolve().parents[2] / "api_spec" / "openapi.yaml").read_text("utf-8"))
 PATIENT_TOKEN = "lta_schemathesis-patient-token-0000000000000"
 NURSE_TOKEN = "lta_schemathesis-nurse-token-00000000000000"
+ADMIN_TOKEN = "lta_schemathesis-admin-token-00000000000000"
 MAX_EXAMPLES = 30
 CASES = {"count": 0}
 
@@ -49,6 +50,8 @@ def _schema(token: str) -> schemathesis.BaseSchema:
 
 as_patient = _schema(PATIENT_TOKEN)
 as_nurse = _schema(NURSE_TOKEN)
+# Only admins set and release locks; a nurse's calls there all end in 403.
+as_admin_on_locks = _schema(ADMIN_TOKEN).include(tag="locks")
 
 
 def _install_token(db: Session, app: Flask, token: str, **subject: object) -> None:
@@ -71,13 +74,15 @@ def _install_token(db: Session, app: Flask, token: str, **subject: object) -> No
 
 @pytest.fixture
 def fuzz_app(make: Factory, db: Session, app: Flask) -> Flask:
-    """A study with a nurse and a patient whose access tokens are known in advance."""
+    """A study with a nurse, an admin and a patient whose access tokens are known in advance."""
     nurse = make.staff("nurse", sites=("TEH-01",))
+    admin = make.staff("admin")
     participant = make.participant()
     make.participant(site_code="TEH-02")
     device = Device(participant=participant, platform="ios", activated_at=utcnow())
     db.add(device)
     _install_token(db, app, NURSE_TOKEN, staff_user=nurse)
+    _install_token(db, app, ADMIN_TOKEN, staff_user=admin)
     _install_token(db, app, PATIENT_TOKEN, device=device)
     return app
 
@@ -110,4 +115,10 @@ def test_api_as_patient(case: schemathesis.Case, fuzz_app: Flask) -> None:
 @FUZZ_SETTINGS
 @as_nurse.parametrize()
 def test_api_as_nurse(case: schemathesis.Case, fuzz_app: Flask) -> None:
+    _run(case, fuzz_app)
+
+
+@FUZZ_SETTINGS
+@as_admin_on_locks.parametrize()
+def test_locks_api_as_admin(case: schemathesis.Case, fuzz_app: Flask) -> None:
     _run(case, fuzz_app)

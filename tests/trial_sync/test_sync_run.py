@@ -271,3 +271,44 @@ def test_another_run_in_progress_is_refused_at_once(db: Session, target: Engine,
         with pytest.raises(service.SyncBusy, match="Another trial sync is running"):
             run_trial_sync(db, target, at(30, "21:00"))
     assert run_trial_sync(db, target, at(30, "21:00")).run_id is not None
+
+
+def test_locked_rows_are_never_changed_and_the_run_says_what_it_skipped(
+    db: Session,
+    target: Engine,
+    two: tuple[Patient, Patient],
+    make: Factory,
+    client: FlaskClient,
+    clock: time_machine.Traveller,
+) -> None:
+    a, b = two
+    run_trial_sync(db, target, at(30, "21:00"))  # month 1 open: provisional
+    clock.move_to(at(31, "10:00"))
+    admin_user = make.staff("admin")
+    admin = make.staff_headers(admin_user)
+    lock = client.post(
+        f"/api/v1/participants/{a.id}/locks",
+        json={"level": "locked", "visit_code": "M1", "reason": "close-out of month 1"},
+        headers=admin,
+    )
+    assert lock.status_code == 201, lock.json
+
+    report = run_trial_sync(db, target, at(38, "09:00"))  # month 1 has closed
+
+    assert report.skipped > 0
+    assert report.skipped_detail == [f"{code(a)} M1: {report.skipped} row(s) locked"]
+    assert rows(target)[(code(a), "M1", "REST_PAIN_NRS", "")]["status"] == "provisional"  # as it was
+    assert rows(target)[(code(b), "M1", "REST_PAIN_NRS", "")]["status"] == "missing"  # b is not locked
+    assert runs(target)[-1]["skipped_detail"] == report.skipped_detail[0]
+
+    clock.move_to(at(38, "09:20"))
+    released = client.post(
+        f"/api/v1/participants/{a.id}/locks/{lock.json['id']}/release",
+        json={"reason": "query answered, reopened"},
+        headers=make.staff_headers(admin_user),
+    )
+    assert released.status_code == 200, released.json
+    after = run_trial_sync(db, target, at(38, "09:30"))
+
+    assert after.participants == 1 and after.skipped == 0  # only a: its lock changed
+    assert rows(target)[(code(a), "M1", "REST_PAIN_NRS", "")]["status"] == "final"

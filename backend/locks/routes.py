@@ -1,0 +1,54 @@
+"""Admins freeze, lock and release a participant's data; staff of the site read the locks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+
+from backend.auth import policy
+from backend.auth.access import current_actor
+from backend.core.blueprint import Blueprint
+from backend.core.pagination import paginate_query
+from backend.core.schemas import ReasonSchema
+from backend.core.timeutil import utcnow
+from backend.db import get_session
+from backend.locks import service
+from backend.locks.models import DataLock
+from backend.locks.schemas import DataLockCreateSchema, DataLockQueryArgsSchema, DataLockSchema
+
+blp = Blueprint("locks", __name__, url_prefix="/api/v1", description="Freeze and lock of participant data (close-out)")
+
+
+@blp.route("/participants/<id:participant_id>/locks")
+class ParticipantLocks(MethodView):
+    @blp.auth(policy.READ_PARTICIPANTS)
+    @blp.arguments(DataLockQueryArgsSchema, location="query")
+    @blp.response(200, DataLockSchema(many=True))
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.paginate()
+    def get(self, filters: dict[str, Any], participant_id: int, pagination_parameters: Any) -> list[DataLock]:
+        """List a participant's freezes and locks, newest first (released ones too unless asked)."""
+        query = service.locks_query(get_session(), current_actor(), participant_id, filters, utcnow())
+        return paginate_query(get_session(), query, pagination_parameters)
+
+    @blp.auth(policy.MANAGE_LOCKS)
+    @blp.arguments(DataLockCreateSchema)
+    @blp.response(201, DataLockSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    def post(self, data: dict[str, Any], participant_id: int) -> DataLock:
+        """Freeze or lock a participant's data, or one visit's, with a reason (audited)."""
+        return service.set_lock(get_session(), current_actor(), participant_id, data, utcnow())
+
+
+@blp.route("/participants/<id:participant_id>/locks/<id:lock_id>/release")
+class ParticipantLockRelease(MethodView):
+    @blp.auth(policy.MANAGE_LOCKS)
+    @blp.arguments(ReasonSchema)
+    @blp.response(200, DataLockSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    def post(self, data: dict[str, Any], participant_id: int, lock_id: int) -> DataLock:
+        """Release an active freeze or lock, with a reason (audited); it stays in the history."""
+        return service.release_lock(get_session(), current_actor(), participant_id, lock_id, data["reason"], utcnow())

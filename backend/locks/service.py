@@ -1,0 +1,238 @@
+"""Freeze, lock and release a participant's data, and refuse writes to what is locked.
+
+The rules (the "trial sync" issue): an admin freezes or locks a participant's data, all
+of it or one visit's, with a reason; frozen data may be changed by admins only, locked
+data by nobody, until an admin releases the lock with a reason. The data of a visit is
+every record of the participant whose study day (its local date − day 0) falls in that
+visit's inclusive window in the study's current protocol. Every write path of clinical
+data calls `ensure_writable` before it writes; the trial sync reads `locked_scopes`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Row, Select, bindparam, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from backend.audit.service import record_audit, record_staff_read, snapshot
+from backend.auth.policy import MANAGE_LOCKS, participant_in_scope, require_role
+from backend.core.actor import Actor
+from backend.core.bulk import among
+from backend.db import Base
+from backend.errors import Conflict, Locked, NotFound, ValidationFailed
+from backend.locks.models import DataLock, LockLevel
+from backend.participants.models import Participant
+from backend.staff.models import StaffRole
+from backend.studies.service import current_protocol
+
+# ---------------------------------------------------------------- set, release, list
+
+
+def set_lock(session: Session, actor: Actor, participant_id: int, data: dict[str, Any], now: datetime) -> DataLock:
+    """Freeze or lock a participant's data, whole or one visit's, with a reason (audited).
+
+    If that scope already has an active lock of the other level, it is released with the
+    same reason and the new one replaces it; one of the same level is a conflict (409).
+    """
+    require_role(actor, MANAGE_LOCKS)
+    participant = participant_in_scope(session, actor, participant_id)
+    visit_code: str | None = data.get("visit_code")
+    level: LockLevel = data["level"]
+    reason: str = data["reason"]
+    if visit_code is not None:
+        _check_visit(session, participant, visit_code)
+    current = _active_lock(session, participant.id, visit_code)
+    if current is not None and current.level == level:
+        raise Conflict(f"{_scope_name(participant, visit_code)} is already {level.value} (data lock {current.id}).")
+    lock = DataLock(
+        participant_id=participant.id,
+        visit_code=visit_code,
+        level=level,
+        reason=reason,
+        set_at=now,
+        set_by_id=actor.id,
+        replaces_id=current.id if current is not None else None,
+    )
+    try:
+        if current is not None:
+            _release(session, actor, participant, current, reason, now)
+        session.add(lock)
+        session.flush()
+    except IntegrityError:  # another admin set a lock on this scope a moment ago
+        session.rollback()
+        raise Conflict(f"{_scope_name(participant, visit_code)} was locked by someone else a moment ago.") from None
+    record_audit(
+        session,
+        actor,
+        "data_lock.set",
+        lock,
+        after=snapshot(lock),
+        reason=reason,
+        participant_id=participant.id,
+        now=now,
+    )
+    session.commit()
+    return lock
+
+
+def release_lock(
+    session: Session, actor: Actor, participant_id: int, lock_id: int, reason: str, now: datetime
+) -> DataLock:
+    """Release an active freeze or lock, with a reason (audited); the row stays as history."""
+    require_role(actor, MANAGE_LOCKS)
+    participant = participant_in_scope(session, actor, participant_id)
+    lock = session.scalar(select(DataLock).where(DataLock.id == lock_id, DataLock.participant_id == participant.id))
+    if lock is None:
+        raise NotFound(f"No data lock {lock_id}.")
+    if not lock.is_active:
+        raise Conflict(f"Data lock {lock_id} was already released.")
+    _release(session, actor, participant, lock, reason, now)
+    session.commit()
+    return lock
+
+
+def _release(
+    session: Session, actor: Actor, participant: Participant, lock: DataLock, reason: str, now: datetime
+) -> None:
+    before = snapshot(lock)
+    lock.released_at = now
+    lock.released_by_id = actor.id
+    lock.release_reason = reason
+    session.flush()  # frees the scope's "active" slot (a partial unique index) first
+    record_audit(
+        session,
+        actor,
+        "data_lock.release",
+        lock,
+        before=before,
+        after=snapshot(lock),
+        reason=reason,
+        participant_id=participant.id,
+        now=now,
+    )
+
+
+def locks_query(
+    session: Session, actor: Actor, participant_id: int, filters: dict[str, Any], now: datetime
+) -> Select[DataLock]:
+    """A participant's locks, newest first (released ones too unless asked); a staff read is logged."""
+    participant = participant_in_scope(session, actor, participant_id)
+    record_staff_read(session, actor, "data_locks", participant.id, now)
+    query = select(DataLock).where(DataLock.participant_id == participant.id)
+    if filters.get("active_only"):
+        query = query.where(DataLock.released_at.is_(None))
+    return query.order_by(DataLock.set_at.desc(), DataLock.id.desc())
+
+
+def _check_visit(session: Session, participant: Participant, visit_code: str) -> None:
+    codes = [visit["code"] for visit in current_protocol(session, participant.study_id).visits]
+    if visit_code not in codes:
+        message = f"{visit_code!r} is not a visit of the study's protocol ({', '.join(codes)})."
+        raise ValidationFailed(message, errors={"json": {"visit_code": [message]}})
+    if participant.day0_date is None:
+        # Without day 0 no record has a study day, so a visit lock would cover nothing.
+        message = "The participant's day 0 is not known yet, so no record belongs to a visit; lock the participant."
+        raise ValidationFailed(message, errors={"json": {"visit_code": [message]}})
+
+
+def _active_lock(session: Session, participant_id: int, visit_code: str | None) -> DataLock | None:
+    scope = DataLock.visit_code.is_(None) if visit_code is None else DataLock.visit_code == visit_code
+    return session.scalar(
+        select(DataLock).where(DataLock.participant_id == participant_id, DataLock.released_at.is_(None), scope)
+    )
+
+
+# ---------------------------------------------------------------- enforcement
+
+# Every write of clinical data runs this: built once, on the table (plain Core), as the
+# pain-score hot path's own statements are; building it per request cost more CPU than
+# the database took to answer it.
+_LOCKS = Base.metadata.tables[DataLock.__tablename__].c
+_ACTIVE_LOCKS = select(_LOCKS.id, _LOCKS.visit_code, _LOCKS.level).where(
+    _LOCKS.participant_id == bindparam("participant_id"), _LOCKS.released_at.is_(None)
+)
+_ActiveRow = Row[int, str | None, LockLevel]
+
+
+def ensure_writable(session: Session, actor: Actor, participant: Participant, *days: date) -> None:
+    """Refuse (423 Locked) a write to `participant`'s data of the local `days` given (for a
+    pain score its diary date, for an amputation the date it occurred, ...; no day: the
+    participant's own record). A lock of the whole participant covers every day, a visit's
+    lock the days in its window. Locked: nobody may write. Frozen: admins only.
+
+    Callers check, in this order: scope (404, so nothing leaks), replay (a replay returns
+    the original: it writes nothing), validation (422/409: it fixes the day), then this.
+    Costs one indexed query when the participant has no active lock."""
+    active = _active_locks(session, participant)
+    if not active:
+        return
+    covering = [row for row in active if row.visit_code is None]
+    by_visit = [row for row in active if row.visit_code is not None]
+    if by_visit and days and participant.day0_date is not None:
+        study_days = {(day - participant.day0_date).days for day in days}
+        windows = {
+            visit["code"]: (visit["window"]["start"], visit["window"]["end"])
+            for visit in current_protocol(session, participant.study_id).visits
+        }
+        for row in by_visit:
+            # A code the current protocol no longer has covers no day.
+            start, end = windows.get(row.visit_code, (1, 0))
+            if any(start <= day <= end for day in study_days):
+                covering.append(row)
+    _refuse(actor, participant, covering)
+
+
+def ensure_study_days_movable(session: Session, actor: Actor, participant: Participant) -> None:
+    """Refuse (423) a change of day 0 while any lock is active: every record's study day
+    moves, so records would move into or out of a locked visit's window."""
+    _refuse(actor, participant, _active_locks(session, participant))
+
+
+def _active_locks(session: Session, participant: Participant) -> Sequence[_ActiveRow]:
+    return session.execute(_ACTIVE_LOCKS, {"participant_id": participant.id}).all()
+
+
+def _refuse(actor: Actor, participant: Participant, covering: Sequence[_ActiveRow]) -> None:
+    if not covering:
+        return
+    locked = [row for row in covering if row.level == LockLevel.LOCKED]
+    row = (locked or list(covering))[0]
+    scope = _scope_name(participant, row.visit_code)
+    errors = {"lock": {"id": row.id, "visit_code": row.visit_code, "level": row.level.value}}
+    if locked:
+        raise Locked(f"{scope} is locked (data lock {row.id}): its data can no longer be changed.", errors=errors)
+    if actor.is_staff and actor.role == StaffRole.ADMIN:
+        return
+    raise Locked(f"{scope} is frozen (data lock {row.id}): only a study admin may change its data.", errors=errors)
+
+
+def _scope_name(participant: Participant, visit_code: str | None) -> str:
+    if visit_code is None:
+        return f"Participant {participant.subject_code}"
+    return f"Visit {visit_code} of participant {participant.subject_code}"
+
+
+# ---------------------------------------------------------------- for the trial sync
+
+
+def locked_scopes(session: Session, participant_ids: Sequence[int]) -> dict[int, frozenset[str | None]]:
+    """For each of `participant_ids` with an active lock of level `locked` (frozen ones do
+    not count), the visit codes locked; None in the set means the whole participant.
+    Participants without such a lock are absent. One query, whatever the number of ids."""
+    if not participant_ids:
+        return {}
+    rows = session.execute(
+        select(DataLock.participant_id, DataLock.visit_code).where(
+            among(session, DataLock.participant_id, sorted(set(participant_ids))),
+            DataLock.released_at.is_(None),
+            DataLock.level == LockLevel.LOCKED,
+        )
+    )
+    scopes: dict[int, set[str | None]] = {}
+    for participant_id, visit_code in rows:
+        scopes.setdefault(participant_id, set()).add(visit_code)
+    return {participant_id: frozenset(codes) for participant_id, codes in scopes.items()}
