@@ -11,7 +11,7 @@
   var NS = "http://www.w3.org/2000/svg";
   var original = (geometry.outline || []).map(function (p) { return [p[0], p[1]]; });
   var points = original.map(function (p) { return [p[0], p[1]]; });
-  var radius = Math.max(geometry.width, geometry.height) / 120;
+  var radius = Math.max(geometry.width, geometry.height) / 250;
   var field = document.getElementById("outline-field");
   var save = document.getElementById("save-outline");
   var areaOut = document.getElementById("corrected-area");
