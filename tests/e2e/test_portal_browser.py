@@ -107,7 +107,15 @@ def test_a_nurse_clears_the_review_queue_and_issues_an_activation_code(page: Pag
     activated = site.make.client.post("/api/v1/auth/patient/activate", json={"code": code, "platform": "android"})
     assert activated.status_code == 201, activated.json
 
-    # 6. Sign out: the portal asks for a sign-in again.
+    # 6. The participant list and the registration form.
+    page.get_by_role("link", name="Participants", exact=True).click()
+    expect(page.get_by_role("link", name=site.patient.participant.subject_code)).to_be_visible()
+    shot(page, "08-participants")
+    page.get_by_role("link", name="Register a participant").click()
+    expect(page.get_by_label("Subject code")).to_be_visible()
+    shot(page, "09-register")
+
+    # 7. Sign out: the portal asks for a sign-in again.
     page.get_by_role("button", name="Sign out").click()
     expect(page).to_have_url(re.compile(r"/portal/sign-in"))
 
