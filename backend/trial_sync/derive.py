@@ -162,6 +162,14 @@ class _Context:
     baseline: Window
     # Results already derived, by (endpoint code, visit code, ulcer label).
     results: dict[tuple[str, str, str], Result] = field(default_factory=dict)
+    # The score that counts for each diary day (the latest recorded), found once.
+    diary: dict[int, PainEntry] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for entry in self.subject.pain:
+            kept = self.diary.get(entry.day)
+            if kept is None or (entry.recorded_at, entry.id) > (kept.recorded_at, kept.id):
+                self.diary[entry.day] = entry
 
 
 def derive(subject: Subject, visits: Sequence[Window], endpoints: Sequence[Endpoint]) -> list[Row]:
@@ -238,14 +246,9 @@ def _in_window(ctx: _Context, window: Window, day: int) -> bool:
 
 
 def _daily_scores(ctx: _Context, window: Window) -> dict[int, PainEntry]:
-    """One score per diary day: the latest recorded."""
-    days: dict[int, PainEntry] = {}
-    for entry in ctx.subject.pain:
-        if _in_window(ctx, window, entry.day):
-            kept = days.get(entry.day)
-            if kept is None or (entry.recorded_at, entry.id) > (kept.recorded_at, kept.id):
-                days[entry.day] = entry
-    return days
+    """One score per diary day of the window so far: the latest recorded."""
+    found = (ctx.diary.get(day) for day in range(window.start_day, _last_day(ctx, window) + 1))
+    return {entry.day: entry for entry in found if entry is not None}
 
 
 def window_mean_daily(ctx: _Context, endpoint: Endpoint, window: Window, _label: str) -> Result:
