@@ -7,6 +7,7 @@ from backend.diary.models import PainScore
 from backend.flags.models import Flag
 from backend.locks.models import DataLock
 from backend.participants.models import Device, Participant
+from backend.portal.models import PortalSession
 from backend.reminders.models import PushDelivery, PushDevice, Reminder, ReminderSettings
 from backend.staff.models import StaffUser, site_membership
 from backend.studies.models import Cohort, ProtocolVersion, Site, Study, Visit
@@ -30,6 +31,7 @@ __all__ = [
     "Participant",
     "PhotoAnalysis",
     "PhotoReview",
+    "PortalSession",
     "ProtocolVersion",
     "PushDelivery",
     "PushDevice",

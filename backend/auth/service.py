@@ -337,23 +337,14 @@ def logout(session: Session, actor: Actor, now: datetime) -> None:
     session.commit()
 
 
-def end_staff_session_of(
-    session: Session, settings: AuthSettings, refresh_token: str, reason: str, now: datetime
-) -> None:
-    """End the staff session a refresh token belongs to, whether or not its access token
-    still works (the portal's idle timeout ends a session the user left long ago)."""
-    token = session.scalar(
-        select(AuthToken).where(
-            AuthToken.token_hash == settings.secrets.keyed_hash(refresh_token), AuthToken.kind == TokenKind.REFRESH
-        )
-    )
-    auth_session = token.session if token is not None else None
-    if auth_session is None or auth_session.revoked_at is not None or auth_session.staff_user is None:
+def end_staff_session(session: Session, auth_session: AuthSession, reason: str, now: datetime) -> None:
+    """End one staff session (its tokens stop working), audited as a sign-out with why;
+    the caller commits. The portal ends the session behind its cookie this way."""
+    if auth_session.revoked_at is not None or auth_session.staff_user is None:
         return
     _revoke_sessions(session, [auth_session], reason, now)
     actor = staff_actor(auth_session.staff_user, None, auth_session.id)
     record_audit(session, actor, "auth.logout", auth_session, reason=reason, now=now)
-    session.commit()
 
 
 def _revoke_sessions(session: Session, sessions: list[AuthSession], reason: str, now: datetime) -> None:

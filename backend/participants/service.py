@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Select, select
@@ -56,6 +56,20 @@ def _check_timezone(name: str) -> None:
         raise _field_error("timezone", f"{name!r} is not in the IANA time zone database.")
 
 
+# A trial's dates: anything outside is a typing slip, and year 1 or 9999 would overflow
+# every date computed from day 0 (visit windows, study days).
+EARLIEST_DATE, LATEST_DATE = date(2000, 1, 1), date(2099, 12, 31)
+
+
+def _check_dates(data: dict[str, Any], now: datetime) -> None:
+    for name in ("consent_date", "day0_date"):
+        value = data.get(name)
+        if value is not None and not EARLIEST_DATE <= value <= LATEST_DATE:
+            raise _field_error(name, f"{value} is not a plausible date for this study.")
+    if data.get("consent_date") is not None and data["consent_date"] > now.date():
+        raise _field_error("consent_date", "Consent cannot be dated in the future.")
+
+
 def create_participant(session: Session, actor: Actor, data: dict[str, Any], now: datetime) -> tuple[Participant, bool]:
     """Register a participant in screening. Returns (participant, created)."""
     request_fingerprint = idempotency.fingerprint(data)
@@ -72,8 +86,7 @@ def create_participant(session: Session, actor: Actor, data: dict[str, Any], now
     cohort = _cohort(session, actor.study_id, data["cohort_code"]) if data["cohort_code"] else None
     _check_language(session, actor.study_id, data["language"])
     _check_timezone(data["timezone"])
-    if data["consent_date"] > now.date():
-        raise _field_error("consent_date", "Consent cannot be dated in the future.")
+    _check_dates(data, now)
     if session.scalar(
         select(Participant.id).where(
             Participant.study_id == actor.study_id, Participant.subject_code == data["subject_code"]
@@ -158,8 +171,7 @@ def update_participant(
         _check_language(session, participant.study_id, changes["language"])
     if "timezone" in changes:
         _check_timezone(changes["timezone"])
-    if "consent_date" in changes and changes["consent_date"] > now.date():
-        raise _field_error("consent_date", "Consent cannot be dated in the future.")
+    _check_dates(changes, now)
     ensure_writable(session, actor, participant)
     day0_moves = "day0_date" in changes and changes["day0_date"] != participant.day0_date
     if day0_moves:

@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from markupsafe import Markup
-from sqlalchemy import select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from backend.audit.service import participant_audit_query
@@ -32,28 +32,40 @@ from backend.ulcers.service import area_history, review_queue, ulcers_query
 from backend.walks.service import walk_tests_query
 
 QUEUE_LIMIT = 100
+MISSED_LIMIT = 500
 AUDIT_LIMIT = 100
 
 
 @dataclass(frozen=True)
 class Today:
     flags: list[Flag]
+    flags_total: int
     photos: list[UlcerPhoto]
-    missed: list[tuple[Participant, int]]  # participant, open missed-diary flags
+    photos_total: int
+    missed: list[tuple[Participant, list[Flag]]]  # participants with open missed-diary flags
+
+
+def _count(session: Session, query: Select[Any]) -> int:
+    return int(session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0)
 
 
 def today(session: Session, actor: Actor) -> Today:
-    flags = list(session.scalars(flags_query(actor, {}).options(selectinload(Flag.participant)).limit(QUEUE_LIMIT)))
-    photos = list(session.scalars(review_queue(actor).limit(QUEUE_LIMIT)))
-    missed: dict[int, int] = {}
-    for flag in flags:
-        if flag.kind == FlagKind.MISSED_DIARY:
-            missed[flag.participant_id] = missed.get(flag.participant_id, 0) + 1
-    people = {p.id: p for p in session.scalars(select(Participant).where(Participant.id.in_(list(missed))))}
+    """The flag queue (urgent first) without the missed-diary flags, which are listed by
+    participant instead: a pile of those must not push a new flag off the page."""
+    others = flags_query(actor, {}).where(Flag.kind != FlagKind.MISSED_DIARY)
+    flags = list(session.scalars(others.options(selectinload(Flag.participant)).limit(QUEUE_LIMIT)))
+    queue = review_queue(actor)
+    photos = list(session.scalars(queue.limit(QUEUE_LIMIT)))
+    missed_query = flags_query(actor, {"kind": FlagKind.MISSED_DIARY}).options(selectinload(Flag.participant))
+    missed: dict[int, tuple[Participant, list[Flag]]] = {}
+    for flag in session.scalars(missed_query.limit(MISSED_LIMIT)):
+        missed.setdefault(flag.participant_id, (flag.participant, []))[1].append(flag)
     return Today(
-        [f for f in flags if f.kind != FlagKind.MISSED_DIARY],
+        flags,
+        _count(session, others) if len(flags) == QUEUE_LIMIT else len(flags),
         photos,
-        [(people[pid], count) for pid, count in missed.items()],
+        _count(session, queue) if len(photos) == QUEUE_LIMIT else len(photos),
+        sorted(missed.values(), key=lambda item: item[0].subject_code),
     )
 
 
@@ -116,6 +128,8 @@ def participant_page(session: Session, actor: Actor, participant_id: int, now: d
     dates += [p["local_date"] for h in histories for p in h["points"]]
     dates += [v.start for v in visits if v.start <= today_local] + [today_local]
     first = min(dates)
+    if participant.day0_date is not None:  # start on a study week, so weekly means are study weeks
+        first = participant.day0_date + timedelta(days=(first - participant.day0_date).days // 7 * 7)
     last = max(max(dates), today_local)
     bands = [
         charts.VisitBand(v.code, v.start, v.end, v.injection) for v in visits if v.start <= last and v.end >= first

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import qrcode
 import qrcode.image.svg
-from flask import Blueprint, Response, current_app, g, redirect, render_template, request, url_for
+from flask import Blueprint, Response, current_app, g, redirect, render_template, request, session, url_for
 from markupsafe import Markup
 from marshmallow import Schema, ValidationError
 from sqlalchemy import select
@@ -20,7 +22,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from backend.auth import policy
 from backend.auth.access import auth_settings
 from backend.auth.schemas import RevokeSessionsSchema
-from backend.auth.service import issue_activation_code, revoke_participant_sessions
+from backend.auth.service import IssuedCode, issue_activation_code, revoke_participant_sessions
 from backend.core.actor import Actor
 from backend.core.timeutil import utcnow
 from backend.db import get_session
@@ -33,7 +35,8 @@ from backend.participants.service import change_status, create_participant
 from backend.portal import pages
 from backend.portal.session import check_csrf, csrf_token, sign_in, sign_out, signed_in_actor
 from backend.studies.models import Site
-from backend.ulcers.models import RejectReason
+from backend.studies.protocol import flatten_errors
+from backend.ulcers.models import RejectReason, UlcerPhoto
 from backend.ulcers.schemas import ReviewSchema
 from backend.ulcers.service import photo_image, read_photo, review_photo, review_queue
 
@@ -44,7 +47,8 @@ blp = Blueprint("portal", __name__, url_prefix="/portal", template_folder="templ
 def _setup(state: Any) -> None:
     """Texts are marked with _() for translation; English until catalogues exist. The
     session cookie is the portal's alone: HttpOnly, SameSite=Lax, sent only to /portal,
-    and Secure outside development and tests (session.IDLE_TIMEOUT signs it out)."""
+    and Secure outside development and tests. It holds only a token for the sign-in the
+    server keeps (service.py), which ends after IDLE_TIMEOUT without a request."""
     app = state.app
     app.jinja_env.add_extension("jinja2.ext.i18n")
     app.jinja_env.install_null_translations(newstyle=True)
@@ -55,13 +59,14 @@ def _setup(state: Any) -> None:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=config.env not in ("development", "testing"),
-        # The signed cookie outlives the idle timeout, so that the idle check (not the
-        # signature's age) ends the portal session, and ends the staff session with it.
+        # The cookie's signature may live as long as a staff session; the server ends the
+        # sign-in (and the staff session) after IDLE_TIMEOUT without a request.
         PERMANENT_SESSION_LIFETIME=config.staff_refresh_ttl,
     )
 
 
 PUBLIC = frozenset({"portal.sign_in", "portal.static"})
+MAX_OUTLINE_TEXT = 64 * 1024  # far above MAX_POINTS points; keeps json.loads shallow and cheap
 
 
 @blp.before_request
@@ -72,7 +77,9 @@ def _require_sign_in() -> BaseResponse | None:
     if request.endpoint in PUBLIC:
         return None
     if signed_in_actor(g.now) is None:
-        return redirect(url_for("portal.sign_in", next=request.full_path.rstrip("?")))
+        # After signing in, come back to the page; a form cannot be re-sent, so Today.
+        back = request.full_path.rstrip("?") if request.method == "GET" else url_for("portal.today")
+        return redirect(url_for("portal.sign_in", next=back))
     return None
 
 
@@ -107,14 +114,18 @@ def may(action: str) -> bool:
 def _refused(exc: DomainError) -> tuple[str, int]:
     if isinstance(exc, AuthenticationError) and request.endpoint == "portal.sign_in":
         return render_template("portal/sign_in.html", error=exc.message, next=_safe_next()), exc.status
-    return render_template("portal/refused.html", message=exc.message, errors=exc.errors), exc.status
+    # "form.outline: Not JSON." — which field, whichever layer refused it
+    lines = flatten_errors(exc.errors) if exc.errors else []
+    return render_template("portal/refused.html", message=exc.message, lines=lines), exc.status
 
 
 def _safe_next() -> str:
-    """Only a portal path: an open redirect would let a link send a nurse elsewhere."""
+    """Only a portal path: an open redirect would let a link send a nurse elsewhere, and
+    a control character would break the Location header."""
     target = request.values.get("next", "")
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/portal/") or target.startswith("//"):
+    unsafe = parts.scheme or parts.netloc or "\\" in target or any(ord(c) < 32 or ord(c) == 127 for c in target)
+    if unsafe or not target.startswith("/portal/") or target.startswith("//"):
         return url_for("portal.today")
     return target
 
@@ -161,7 +172,7 @@ def today() -> str:
     return render_template("portal/today.html", page=pages.today(get_session(), _actor()))
 
 
-@blp.post("/flags/<int:flag_id>/acknowledge")
+@blp.post("/flags/<id:flag_id>/acknowledge")
 def acknowledge(flag_id: int) -> BaseResponse:
     policy.require_role(_actor(), policy.MANAGE_PARTICIPANTS)
     data = _load(AcknowledgeSchema(), {"note": request.form.get("note", "")})
@@ -169,7 +180,7 @@ def acknowledge(flag_id: int) -> BaseResponse:
     return redirect(_safe_next())
 
 
-@blp.get("/photos/<int:photo_id>")
+@blp.get("/photos/<id:photo_id>")
 def photo(photo_id: int) -> str:
     shown = read_photo(get_session(), _actor(), photo_id, g.now)
     analysis = shown.analysis
@@ -177,6 +188,7 @@ def photo(photo_id: int) -> str:
         "portal/photo.html",
         photo=shown,
         analysis=analysis,
+        next_photo_url=_next_in_queue(exclude=shown.id),
         reject_reasons=[r.value for r in RejectReason],
         geometry=json.dumps(
             {
@@ -190,7 +202,7 @@ def photo(photo_id: int) -> str:
     )
 
 
-@blp.get("/photos/<int:photo_id>/image")
+@blp.get("/photos/<id:photo_id>/image")
 def photo_file(photo_id: int) -> Response:
     image = photo_image(
         get_session(), current_app.extensions["limbtrack_photo_store"], _actor(), photo_id, False, g.now
@@ -198,7 +210,7 @@ def photo_file(photo_id: int) -> Response:
     return Response(image.data, mimetype=image.media_type, headers={"Cache-Control": "no-store"})
 
 
-@blp.post("/photos/<int:photo_id>/review")
+@blp.post("/photos/<id:photo_id>/review")
 def review(photo_id: int) -> BaseResponse:
     policy.require_role(_actor(), policy.MANAGE_PARTICIPANTS)
     form = request.form
@@ -208,15 +220,24 @@ def review(photo_id: int) -> BaseResponse:
     if data["decision"] == "reject":
         data["reject_reason"] = form.get("reject_reason", "")
     if data["decision"] == "correct":
+        text = form.get("outline", "")
         try:
-            data["outline"] = json.loads(form.get("outline", "") or "null")
-        except ValueError:
-            raise ValidationFailed("The outline is not valid.", errors={"form": {"outline": ["Not JSON."]}}) from None
+            if len(text) > MAX_OUTLINE_TEXT:
+                raise ValueError("too long")
+            data["outline"] = json.loads(text or "null")
+        except (ValueError, RecursionError):
+            raise ValidationFailed(
+                "The outline is not valid.", errors={"form": {"outline": ["Send [[x, y], ...] as JSON."]}}
+            ) from None
     review_photo(get_session(), _actor(), photo_id, _load(ReviewSchema(), data), g.now)
-    following = get_session().scalars(review_queue(_actor()).limit(1)).first()
-    if following is not None:
-        return redirect(url_for("portal.photo", photo_id=following.id))
-    return redirect(url_for("portal.today"))
+    return redirect(_next_in_queue(exclude=photo_id))
+
+
+def _next_in_queue(exclude: int) -> str:
+    """The oldest photo still waiting for review (not this one), or Today."""
+    query = review_queue(_actor()).where(UlcerPhoto.id != exclude).limit(1)
+    following = get_session().scalars(query).first()
+    return url_for("portal.photo", photo_id=following.id) if following else url_for("portal.today")
 
 
 # ------------------------------------------------------------------ participants
@@ -227,7 +248,7 @@ def participants() -> str:
     return render_template("portal/participants.html", participants=pages.participants(get_session(), _actor()))
 
 
-@blp.get("/participants/<int:participant_id>")
+@blp.get("/participants/<id:participant_id>")
 def participant(participant_id: int) -> str:
     page = pages.participant_page(get_session(), _actor(), participant_id, g.now)
     return render_template("portal/participant.html", **page)
@@ -251,31 +272,65 @@ def enrol() -> Any:
     return redirect(url_for("portal.participant", participant_id=created.id))
 
 
-@blp.post("/participants/<int:participant_id>/status/<any(enrol, withdraw, complete):transition>")
-def status(participant_id: int, transition: str) -> BaseResponse:
-    roles = policy.WITHDRAW_PARTICIPANTS if transition == "withdraw" else policy.MANAGE_PARTICIPANTS
-    policy.require_role(_actor(), roles)
-    data = _load(StatusChangeSchema(), {"reason": request.form.get("reason", "")})
-    change_status(get_session(), _actor(), participant_id, transition, data["reason"], g.now)
-    return redirect(url_for("portal.participant", participant_id=participant_id))
+def _status_view(transition: str, roles: frozenset[Any]) -> Callable[[int], BaseResponse]:
+    def view(participant_id: int) -> BaseResponse:
+        policy.require_role(_actor(), roles)
+        data = _load(StatusChangeSchema(), {"reason": request.form.get("reason", "")})
+        change_status(get_session(), _actor(), participant_id, transition, data["reason"], g.now)
+        return redirect(url_for("portal.participant", participant_id=participant_id))
+
+    return view
 
 
-@blp.post("/participants/<int:participant_id>/activation-code")
-def activation_code(participant_id: int) -> str:
+for _transition, _roles in (
+    ("enrol", policy.MANAGE_PARTICIPANTS),
+    ("withdraw", policy.WITHDRAW_PARTICIPANTS),
+    ("complete", policy.MANAGE_PARTICIPANTS),
+):
+    blp.add_url_rule(
+        f"/participants/<id:participant_id>/status/{_transition}",
+        endpoint=f"status_{_transition}",
+        view_func=_status_view(_transition, _roles),
+        methods=["POST"],
+    )
+
+
+@blp.post("/participants/<id:participant_id>/activation-code")
+def activation_code(participant_id: int) -> BaseResponse:
+    """Issue a code, then show it on a page of its own (post/redirect/get): reloading the
+    page must not issue another code and void the one on screen."""
     policy.require_role(_actor(), policy.MANAGE_PARTICIPANTS)
-    session = get_session()
-    who = policy.participant_in_scope(session, _actor(), participant_id)
-    issued = issue_activation_code(session, auth_settings(), _actor(), who, g.now)
-    image = qrcode.make(issued.qr_payload, image_factory=qrcode.image.svg.SvgPathImage, border=2)
-    svg = image.to_string(encoding="unicode")
-    return render_template("portal/activation.html", participant=who, issued=issued, qr=Markup(svg))  # noqa: S704 (qrcode drew it from our own code)
+    db = get_session()
+    who = policy.participant_in_scope(db, _actor(), participant_id)
+    issued = issue_activation_code(db, auth_settings(), _actor(), who, g.now)
+    session["issued_code"] = {"participant": who.id, "code": issued.code, "expires": issued.expires_at.isoformat()}
+    return redirect(url_for("portal.show_activation_code", participant_id=who.id))
 
 
-@blp.post("/participants/<int:participant_id>/revoke-sessions")
+@blp.get("/participants/<id:participant_id>/activation-code")
+def show_activation_code(participant_id: int) -> Any:
+    """The code just issued, once; afterwards the participant's page."""
+    who = policy.participant_in_scope(get_session(), _actor(), participant_id)
+    issued = session.pop("issued_code", None)
+    if not issued or issued.get("participant") != who.id:
+        return redirect(url_for("portal.participant", participant_id=who.id))
+    payload = IssuedCode(issued["code"], datetime.fromisoformat(issued["expires"]), who).qr_payload
+    image = qrcode.make(payload, image_factory=qrcode.image.svg.SvgPathImage, border=2)
+    svg = Markup(image.to_string(encoding="unicode"))  # noqa: S704 (qrcode drew it from our own code)
+    return render_template(
+        "portal/activation.html",
+        participant=who,
+        code=issued["code"],
+        expires_at=datetime.fromisoformat(issued["expires"]),
+        qr=svg,
+    )
+
+
+@blp.post("/participants/<id:participant_id>/revoke-sessions")
 def revoke_sessions(participant_id: int) -> BaseResponse:
     policy.require_role(_actor(), policy.MANAGE_PARTICIPANTS)
     data = _load(RevokeSessionsSchema(), {"reason": request.form.get("reason", "")})
-    session = get_session()
-    who = policy.participant_in_scope(session, _actor(), participant_id)
-    revoke_participant_sessions(session, _actor(), who, data["reason"], g.now)
+    db = get_session()
+    who = policy.participant_in_scope(db, _actor(), participant_id)
+    revoke_participant_sessions(db, _actor(), who, data["reason"], g.now)
     return redirect(url_for("portal.participant", participant_id=participant_id))

@@ -91,7 +91,12 @@ def test_field_errors_name_the_field(make: Factory, client: FlaskClient) -> None
         "language": make.participant_payload(language="de"),
         "target_leg": make.participant_payload(target_leg="both"),
         "consent_date": make.participant_payload(consent_date="2999-01-01"),
+        # years that would overflow every date computed from day 0
+        "day0_date": make.participant_payload(day0_date="9999-12-31"),
     }
+    old = make.participant_payload(consent_date="0001-01-01")
+    response = client.post(URL, json=old, headers=headers)
+    assert response.status_code == 422 and "consent_date" in response.json["errors"]["json"], response.json
     for field, payload in cases.items():
         response = client.post(URL, json=payload, headers=headers)
         assert response.status_code == 422, (field, response.json)

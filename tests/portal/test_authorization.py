@@ -49,19 +49,19 @@ ROUTES: dict[tuple[str, str], Page] = {
     ("POST", "/portal/sign-in"): Page(None, ok=302),
     ("POST", "/portal/sign-out"): Page(READ_PARTICIPANTS, ok=302),
     ("GET", "/portal/today"): Page(READ_PARTICIPANTS, scope="list"),
-    ("POST", "/portal/flags/<int:flag_id>/acknowledge"): Page(
+    ("POST", "/portal/flags/<id:flag_id>/acknowledge"): Page(
         MANAGE_PARTICIPANTS, scope="participant", ok=302, form=lambda scene: {"note": "called her"}
     ),
-    ("GET", "/portal/photos/<int:photo_id>"): Page(READ_PARTICIPANTS, scope="participant"),
-    ("GET", "/portal/photos/<int:photo_id>/image"): Page(READ_PARTICIPANTS, scope="participant"),
-    ("POST", "/portal/photos/<int:photo_id>/review"): Page(
+    ("GET", "/portal/photos/<id:photo_id>"): Page(READ_PARTICIPANTS, scope="participant"),
+    ("GET", "/portal/photos/<id:photo_id>/image"): Page(READ_PARTICIPANTS, scope="participant"),
+    ("POST", "/portal/photos/<id:photo_id>/review"): Page(
         MANAGE_PARTICIPANTS,
         scope="participant",
         ok=302,
         form=lambda scene: {"decision": "reject", "reject_reason": "blurred"},
     ),
     ("GET", "/portal/participants"): Page(READ_PARTICIPANTS, scope="list"),
-    ("GET", "/portal/participants/<int:participant_id>"): Page(READ_PARTICIPANTS, scope="participant"),
+    ("GET", "/portal/participants/<id:participant_id>"): Page(READ_PARTICIPANTS, scope="participant"),
     ("GET", "/portal/participants/new"): Page(MANAGE_PARTICIPANTS),
     ("POST", "/portal/participants/new"): Page(
         MANAGE_PARTICIPANTS,
@@ -77,14 +77,25 @@ ROUTES: dict[tuple[str, str], Page] = {
             "consent_date": "2026-03-01",
         },
     ),
-    (
-        "POST",
-        "/portal/participants/<int:participant_id>/status/<any(enrol, withdraw, complete):transition>",
-    ): Page(WITHDRAW_PARTICIPANTS, scope="participant", ok=302, form=lambda scene: {"reason": "moved away"}),
-    ("POST", "/portal/participants/<int:participant_id>/activation-code"): Page(
-        MANAGE_PARTICIPANTS, scope="participant"
+    # the target is active: enrol is a 409 for those allowed (in scope), which still shows
+    # that the role and scope checks came first
+    ("POST", "/portal/participants/<id:participant_id>/status/enrol"): Page(
+        MANAGE_PARTICIPANTS, scope="participant", ok=409, form=lambda scene: {"reason": "eligible"}
     ),
-    ("POST", "/portal/participants/<int:participant_id>/revoke-sessions"): Page(
+    ("POST", "/portal/participants/<id:participant_id>/status/withdraw"): Page(
+        WITHDRAW_PARTICIPANTS, scope="participant", ok=302, form=lambda scene: {"reason": "moved away"}
+    ),
+    ("POST", "/portal/participants/<id:participant_id>/status/complete"): Page(
+        MANAGE_PARTICIPANTS, scope="participant", ok=302, form=lambda scene: {"reason": "follow-up done"}
+    ),
+    ("POST", "/portal/participants/<id:participant_id>/activation-code"): Page(
+        MANAGE_PARTICIPANTS, scope="participant", ok=302
+    ),
+    # with no code just issued, the participant's page
+    ("GET", "/portal/participants/<id:participant_id>/activation-code"): Page(
+        READ_PARTICIPANTS, scope="participant", ok=302
+    ),
+    ("POST", "/portal/participants/<id:participant_id>/revoke-sessions"): Page(
         MANAGE_PARTICIPANTS, scope="participant", ok=302, form=lambda scene: {"reason": "lost phone"}
     ),
 }
@@ -112,10 +123,9 @@ def test_every_portal_route_has_a_spec(app: Flask) -> None:
 
 def _url(rule: str, scene: Scene, db: Session) -> str:
     return (
-        rule.replace("<int:participant_id>", str(scene.patient.id))
-        .replace("<int:photo_id>", str(scene.photos[0]))
-        .replace("<int:flag_id>", str(_flag(scene, db)))
-        .replace("<any(enrol, withdraw, complete):transition>", "withdraw")
+        rule.replace("<id:participant_id>", str(scene.patient.id))
+        .replace("<id:photo_id>", str(scene.photos[0]))
+        .replace("<id:flag_id>", str(_flag(scene, db)))
     )
 
 

@@ -7,16 +7,18 @@ import json
 import re
 from datetime import timedelta
 
+import pytest
 import time_machine
 from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend.auth.models import AuthSession
-from backend.flags.models import Flag
+from backend.auth.models import AuthSession, AuthToken
+from backend.flags.models import Flag, FlagKind
+from backend.flags.service import raise_flag
 from backend.participants.models import ParticipantStatus
 from backend.ulcers.models import PhotoReview, ReviewStatus, UlcerPhoto
-from tests.factories import Factory
+from tests.factories import PASSWORD, Factory
 from tests.portal.conftest import NOW, Scene
 from tests.portal.helpers import Browser, signed_in
 
@@ -167,15 +169,19 @@ def test_an_activation_code_is_shown_with_its_qr_code_and_activates_the_app(
 ) -> None:
     browser = signed_in(app, scene.nurse)
 
-    page = browser.post(
+    issued = browser.post(
         f"/portal/participants/{scene.patient.id}/activation-code", from_page=f"/portal/participants/{scene.patient.id}"
     )
+    assert issued.status_code == 302  # post/redirect/get: a reload does not issue another code
+    page = browser.get(issued.location)
 
     html = browser.text(page)
     assert page.status_code == 200 and "<svg" in html
     code = re.search(r'id="activation-code">([^<]+)<', html)[1]
     activated = make.client.post("/api/v1/auth/patient/activate", json={"code": code, "platform": "ios"})
     assert activated.status_code == 201, activated.json
+    again = browser.get(issued.location)  # shown once: a reload goes back to the participant
+    assert again.status_code == 302 and again.location == f"/portal/participants/{scene.patient.id}"
 
 
 def test_only_investigators_withdraw_and_they_give_a_reason(app: Flask, scene: Scene, db: Session) -> None:
@@ -216,3 +222,119 @@ def test_register_then_enrol_a_participant(app: Flask, scene: Scene) -> None:
     enrolled = browser.post(f"{created.location}/status/enrol", {"reason": "eligible"})
     assert enrolled.status_code == 302
     assert "active" in browser.text(browser.get(created.location))
+
+
+def test_the_cookie_holds_nothing_that_works_against_the_api(app: Flask, scene: Scene, make: Factory) -> None:
+    browser = signed_in(app, scene.nurse)
+    with browser.client.session_transaction("/portal/") as cookie:
+        values = dict(cookie)
+
+    assert set(values) == {"sid", "csrf"}
+    response = make.client.get("/api/v1/participants", headers={"Authorization": f"Bearer {values['sid']}"})
+    assert response.status_code == 401
+    # nor does the staff session behind it have a token anyone holds
+    tokens = make.db.scalars(
+        select(AuthToken).join(AuthSession).where(AuthSession.staff_user_id == scene.nurse.id)
+    ).all()
+    assert tokens and all(t.revoked_at is not None for t in tokens)
+
+
+def test_two_tabs_after_a_quiet_quarter_hour_both_keep_working(
+    app: Flask, scene: Scene, clock: time_machine.Traveller
+) -> None:
+    first = signed_in(app, scene.nurse)
+    second = Browser(app)
+    with first.client.session_transaction("/portal/") as cookie:
+        copied = dict(cookie)
+    with second.client.session_transaction("/portal/") as cookie:
+        cookie.update(copied)
+    clock.move_to(NOW + timedelta(minutes=20))
+
+    assert first.get("/portal/today").status_code == 200
+    assert second.get("/portal/today").status_code == 200
+    assert first.get("/portal/participants").status_code == 200
+
+
+def test_signing_in_again_ends_the_sign_in_this_browser_had(app: Flask, scene: Scene, db: Session) -> None:
+    browser = signed_in(app, scene.nurse)
+    browser.get("/portal/sign-in")
+
+    browser.post("/portal/sign-in", {"email": scene.investigator.email, "password": "correct horse battery staple"})
+
+    nurse_session = db.scalars(select(AuthSession).where(AuthSession.staff_user_id == scene.nurse.id)).one()
+    assert nurse_session.revoked_reason == "replaced"
+
+
+def test_a_form_sent_after_the_idle_timeout_leads_to_today_after_signing_in(
+    app: Flask, scene: Scene, clock: time_machine.Traveller, db: Session
+) -> None:
+    browser = signed_in(app, scene.nurse)
+    browser.get("/portal/today")
+    clock.move_to(NOW + timedelta(minutes=45))
+
+    response = browser.post(f"/portal/photos/{scene.photos[0]}/review", {"decision": "accept"})
+
+    assert response.status_code == 302 and response.location.endswith("next=/portal/today")
+    assert db.scalars(select(PhotoReview)).first() is None
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/portal/photos/99999999999999999999",
+        "/portal/photos/99999999999999999999/image",
+        "/portal/participants/99999999999999999999",
+        "/portal/participants/0",
+    ],
+)
+def test_ids_out_of_range_are_not_found(app: Flask, scene: Scene, url: str) -> None:
+    assert signed_in(app, scene.nurse).get(url).status_code == 404
+
+
+def test_a_next_with_a_line_break_goes_to_today(app: Flask, scene: Scene) -> None:
+    browser = Browser(app)
+    browser.get("/portal/sign-in")
+
+    response = browser.post(
+        "/portal/sign-in?next=/portal/%0d%0aSet-Cookie:x", {"email": scene.nurse.email, "password": PASSWORD}
+    )
+
+    assert response.status_code == 302 and response.location == "/portal/today"
+
+
+def test_a_deeply_nested_outline_is_a_clear_422(app: Flask, scene: Scene, db: Session) -> None:
+    browser = signed_in(app, scene.nurse)
+    browser.get(f"/portal/photos/{scene.photos[0]}")
+
+    response = browser.post(
+        f"/portal/photos/{scene.photos[0]}/review", {"decision": "correct", "outline": "[" * 5000 + "]" * 5000}
+    )
+
+    assert response.status_code == 422
+    assert "form.outline" in browser.text(response)
+    assert db.scalars(select(PhotoReview)).first() is None
+
+
+def test_missed_diary_flags_never_crowd_out_new_flags_and_can_be_acknowledged(
+    app: Flask, scene: Scene, db: Session
+) -> None:
+    for n in range(120):  # a long-ignored pile of older flags of another kind
+        raise_flag(
+            db, scene.patient.participant, FlagKind.LATE_ENTRY, f"pile-{n}", NOW - timedelta(days=2), detail={"n": n}
+        )
+    db.commit()
+    browser = signed_in(app, scene.nurse)
+
+    html = browser.text(browser.get("/portal/today"))
+
+    assert "The oldest 100 of 121 are shown" in html  # 120 + the urgent symptom report
+    assert html.index("Urgent") < html.index("late entry")
+    missed = db.scalars(select(Flag).where(Flag.kind == FlagKind.MISSED_DIARY).order_by(Flag.id)).first()
+    assert missed is not None
+    assert f"/portal/flags/{missed.id}/acknowledge" in html
+    response = browser.post(
+        f"/portal/flags/{missed.id}/acknowledge?next=/portal/today", {"note": "phoned, she was ill"}
+    )
+    assert response.status_code == 302
+    db.refresh(missed)
+    assert missed.acknowledgement_note == "phoned, she was ill"
