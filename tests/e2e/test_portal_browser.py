@@ -4,11 +4,12 @@ the participant's charts, issue an activation code. Each page is saved as a scre
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, FloatRect, Page, expect, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, FloatRect, Page, Route, expect, sync_playwright
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -34,6 +35,20 @@ def page(browser: Browser) -> Iterator[Page]:
     context.close()
 
 
+@pytest.fixture
+def console(page: Page) -> list[str]:
+    """The console errors and uncaught exceptions of the pages visited, with their URL."""
+    errors: list[str] = []
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            errors.append(f"{page.url}: {message.text}")
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: errors.append(f"{page.url}: uncaught {error}"))
+    return errors
+
+
 def shot(page: Page, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
@@ -49,25 +64,65 @@ def sign_in(page: Page, site: Site) -> None:
     expect(page.get_by_role("heading", name="Today", exact=True)).to_be_visible()
 
 
-def test_a_nurse_clears_the_review_queue_and_issues_an_activation_code(page: Page, site: Site) -> None:
+def test_a_nurse_clears_the_review_queue_and_issues_an_activation_code(
+    page: Page, site: Site, console: list[str]
+) -> None:
     first, second, third = site.photos
     sign_in(page, site)
     expect(page.locator("li.urgent")).to_contain_text("wound new or infected")
     shot(page, "02-today")
 
-    # 1. Accept the first photo with the keyboard shortcut.
+    # 1. Accept the first photo with the keyboard shortcut: the overlay lies exactly on the
+    # image; a second press while the first is on its way sends nothing more.
     page.get_by_role("link", name=f"Photo {first}").click()
     expect(page.get_by_role("heading", name=re.compile(f"Photo {first}"))).to_be_visible()
+    wait_for_review_script(page)
+    assert_overlay_on_image(page)
     shot(page, "03-photo-review")
+    held: list[Route] = []  # the decision's POST, held back while A is pressed again
+    page.route(re.compile(r"/portal/photos/\d+/review$"), lambda route: held.append(route))
     page.keyboard.press("a")
+    for _ in range(100):  # until the request is on its way (the route handler runs while we wait)
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert len(held) == 1
+    page.keyboard.press("a")
+    page.wait_for_timeout(300)  # time for a second request to show up, if there were one
+    assert len(held) == 1
+    held[0].continue_()
+    page.unroute(re.compile(r"/portal/photos/\d+/review$"))
     expect(page).to_have_url(re.compile(f"/portal/photos/{second}$"))
 
-    # 2. Correct the second one: drag a point of the outline; the area changes on screen.
+    # 2. Correct the second one. A click inside the outline adds nothing, one on its edge
+    # adds a point (undone); then drag a point: the area changes on screen.
+    wait_for_review_script(page)
     area = page.locator("#corrected-area")
     expect(area).to_have_text("—")
-    centres = [centre(h.bounding_box()) for h in page.locator("svg.overlay circle.handle").all()]
+    handles = page.locator("svg.overlay circle.handle")
+    count = handles.count()
+    centres = [centre(h.bounding_box()) for h in handles.all()]
     cx, cy = sum(x for x, _ in centres) / len(centres), sum(y for _, y in centres) / len(centres)
+    page.mouse.click(cx, cy)
+    expect(handles).to_have_count(count)
+    edges = [(centres[i], centres[(i + 1) % count]) for i in range(count)]
+    (x1, y1), (x2, y2) = max(edges, key=lambda e: (e[1][0] - e[0][0]) ** 2 + (e[1][1] - e[0][1]) ** 2)
+    page.mouse.click((x1 + x2) / 2, (y1 + y2) / 2)  # the longest edge's middle: away from the points
+    expect(handles).to_have_count(count + 1)
+    page.get_by_role("button", name="Undo changes").click()
+    expect(handles).to_have_count(count)
+    expect(area).to_have_text("—")
     x, y = centres[0]
+    save = page.get_by_role("button", name=re.compile("Save corrected outline"))
+    page.mouse.move(x, y)  # across the outline to beyond its far side: it crosses itself
+    page.mouse.down()
+    page.mouse.move(cx + (cx - x) * 1.5, cy + (cy - y) * 1.5, steps=6)
+    page.mouse.up()
+    expect(page.locator("#outline-problem")).to_have_text(re.compile("crosses itself"))
+    expect(save).to_be_disabled()
+    expect(area).to_have_text("—")
+    page.get_by_role("button", name="Undo changes").click()
+    expect(page.locator("#outline-problem")).to_have_text("")
     length = ((x - cx) ** 2 + (y - cy) ** 2) ** 0.5
     page.mouse.move(x, y)
     page.mouse.down()
@@ -76,10 +131,11 @@ def test_a_nurse_clears_the_review_queue_and_issues_an_activation_code(page: Pag
     expect(area).to_have_text(re.compile(r"^\d+\.\d mm²$"))
     shown_area = float(area.inner_text().split()[0])
     shot(page, "04-outline-corrected")
-    page.get_by_role("button", name=re.compile("Save corrected outline")).click()
+    save.click()
     expect(page).to_have_url(re.compile(f"/portal/photos/{third}$"))
 
     # 3. Reject the third; the queue is empty and Today says so.
+    wait_for_review_script(page)
     page.get_by_label("Reject because").select_option("blurred")
     page.get_by_role("button", name=re.compile("^Reject")).click()
     expect(page).to_have_url(re.compile(r"/portal/today$"))
@@ -118,6 +174,31 @@ def test_a_nurse_clears_the_review_queue_and_issues_an_activation_code(page: Pag
     # 7. Sign out: the portal asks for a sign-in again.
     page.get_by_role("button", name="Sign out").click()
     expect(page).to_have_url(re.compile(r"/portal/sign-in"))
+
+    # Nothing was blocked by the Content-Security-Policy, and no script failed.
+    assert [e for e in console if re.search("Content.Security.Policy|uncaught", e)] == []
+
+
+def wait_for_review_script(page: Page) -> None:
+    """review.js has drawn the outline and listens to the keys."""
+    expect(page.locator("#photo")).to_have_attribute("data-ready", "1")
+
+
+def assert_overlay_on_image(page: Page) -> None:
+    """The SVG covers exactly the image, and the first outline point is drawn where it
+    lies on the image."""
+    image, overlay = page.locator("#photo img").bounding_box(), page.locator("svg.overlay").bounding_box()
+    assert image is not None and overlay is not None
+    for key in ("x", "y", "width", "height"):
+        assert overlay[key] == pytest.approx(image[key], abs=1), (key, overlay, image)
+    geometry = json.loads(page.locator("#photo").get_attribute("data-geometry") or "{}")
+    px, py = geometry["outline"][0]
+    expected = (
+        image["x"] + px / geometry["width"] * image["width"],
+        image["y"] + py / geometry["height"] * image["height"],
+    )
+    drawn = centre(page.locator('svg.overlay circle.handle[data-index="0"]').bounding_box())
+    assert drawn == pytest.approx(expected, abs=1)
 
 
 def centre(box: FloatRect | None) -> tuple[float, float]:

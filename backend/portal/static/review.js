@@ -1,12 +1,15 @@
 // Photo review: the estimated outline and the marker over the photo; drag points, add
-// points on an edge, Alt-click to remove; the corrected area is shown before saving,
-// computed as the server does (each vertex through the image->mm homography, then the
-// shoelace formula). Keyboard: A accept, C save the outline, R reject, N next photo.
+// points on an edge (click or press on the edge, then drag), Alt-click to remove; the
+// corrected area is shown before saving, computed as the server does (each vertex through
+// the image->mm homography, then the shoelace formula). An outline that crosses itself
+// cannot be saved (the server refuses it too). Keyboard: A accept, C save the outline,
+// R reject, N next photo. Texts shown come from the template (data-* attributes).
 (function () {
   "use strict";
   var figure = document.getElementById("photo");
   if (!figure) { return; }
   var geometry = JSON.parse(figure.getAttribute("data-geometry"));
+  var next = figure.getAttribute("data-next") || "../today";
   var svg = figure.querySelector("svg.overlay");
   var NS = "http://www.w3.org/2000/svg";
   var original = (geometry.outline || []).map(function (p) { return [p[0], p[1]]; });
@@ -14,8 +17,14 @@
   var radius = Math.max(geometry.width, geometry.height) / 250;
   var field = document.getElementById("outline-field");
   var save = document.getElementById("save-outline");
+  var problem = document.getElementById("outline-problem");
   var areaOut = document.getElementById("corrected-area");
+  var forms = ["accept-form", "correct-form", "reject-form"].map(function (id) {
+    return document.getElementById(id);
+  }).filter(Boolean);
+  var editable = Boolean(save);
   var dragging = -1;
+  var submitting = false;
 
   function el(name, attrs) {
     var node = document.createElementNS(NS, name);
@@ -39,17 +48,54 @@
     return Math.abs(sum) / 2;
   }
 
+  // Whether any two edges cross or touch (neighbours only at their shared vertex, and not
+  // folding back along each other): the same rule as the server's check.
+  function orient(a, b, c) { return (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0]); }
+
+  function onSegment(a, b, c) {
+    return Math.min(a[0], b[0]) <= c[0] && c[0] <= Math.max(a[0], b[0]) &&
+      Math.min(a[1], b[1]) <= c[1] && c[1] <= Math.max(a[1], b[1]);
+  }
+
+  function touch(a, b, c, d) {
+    var d1 = orient(a, b, c), d2 = orient(a, b, d), d3 = orient(c, d, a), d4 = orient(c, d, b);
+    if (d1 * d2 < 0 && d3 * d4 < 0) { return true; }
+    return (d1 === 0 && onSegment(a, b, c)) || (d2 === 0 && onSegment(a, b, d)) ||
+      (d3 === 0 && onSegment(c, d, a)) || (d4 === 0 && onSegment(c, d, b));
+  }
+
+  function crossesItself(pts) {
+    var n = pts.length;
+    for (var i = 0; i < n; i++) {
+      var a = pts[i], b = pts[(i + 1) % n], c = pts[(i + 2) % n];
+      if (orient(a, b, c) === 0 && (b[0] - a[0]) * (c[0] - b[0]) + (b[1] - a[1]) * (c[1] - b[1]) < 0) { return true; }
+      for (var j = i + 2; j < n; j++) {
+        if (i === 0 && j === n - 1) { continue; }
+        if (touch(a, b, pts[j], pts[(j + 1) % n])) { return true; }
+      }
+    }
+    return false;
+  }
+
   function changed() {
     if (points.length !== original.length) { return true; }
     return points.some(function (p, i) { return p[0] !== original[i][0] || p[1] !== original[i][1]; });
   }
 
+  function clamp(value, max) { return Math.min(max, Math.max(0, value)); }
+
+  // The pointer in image pixels (0.1 px), kept inside the image.
   function svgPoint(event) {
     var box = svg.getBoundingClientRect();
     return [
-      Math.round((event.clientX - box.left) / box.width * geometry.width * 10) / 10,
-      Math.round((event.clientY - box.top) / box.height * geometry.height * 10) / 10
+      clamp(Math.round((event.clientX - box.left) / box.width * geometry.width * 10) / 10, geometry.width),
+      clamp(Math.round((event.clientY - box.top) / box.height * geometry.height * 10) / 10, geometry.height)
     ];
+  }
+
+  function startDrag(index, event) {
+    dragging = index;
+    svg.setPointerCapture(event.pointerId);
   }
 
   function draw() {
@@ -57,26 +103,37 @@
     if (geometry.marker) {
       svg.appendChild(el("polygon", {"class": "marker", points: geometry.marker.map(String).join(" ")}));
     }
-    if (points.length) {
-      var outline = el("polygon", {"class": "outline", points: points.map(String).join(" ")});
-      outline.addEventListener("pointerdown", addPoint);
-      svg.appendChild(outline);
-      points.forEach(function (p, i) {
-        var handle = el("circle", {"class": "handle", cx: p[0], cy: p[1], r: radius, "data-index": i});
+    if (!points.length) { return; }
+    var list = points.map(String).join(" ");
+    svg.appendChild(el("polygon", {"class": "outline", points: list}));
+    if (editable) {
+      // A wide transparent stroke along the edge takes the clicks that add a point.
+      var edge = el("polygon", {"class": "edge", points: list});
+      edge.addEventListener("pointerdown", addPoint);
+      svg.appendChild(edge);
+    }
+    points.forEach(function (p, i) {
+      var handle = el("circle", {"class": "handle", cx: p[0], cy: p[1], r: radius, "data-index": i});
+      if (editable) {
         handle.addEventListener("pointerdown", function (event) {
+          if (event.button !== 0 || submitting) { return; }
           event.preventDefault();
           event.stopPropagation();
-          if (event.altKey && points.length > 3) { points.splice(i, 1); update(); return; }
-          dragging = i;
-          svg.setPointerCapture(event.pointerId);
+          if (event.altKey) {
+            if (points.length > 3) { points.splice(i, 1); update(); }
+            return;
+          }
+          startDrag(i, event);
         });
-        svg.appendChild(handle);
-      });
-    }
+      }
+      svg.appendChild(handle);
+    });
   }
 
   function addPoint(event) {
-    // Insert the new point into the edge nearest the click.
+    if (event.button !== 0 || submitting) { return; }
+    event.preventDefault();
+    // Insert the new point into the edge nearest the click; keep dragging it.
     var p = svgPoint(event), best = 0, bestDistance = Infinity;
     for (var i = 0; i < points.length; i++) {
       var a = points[i], b = points[(i + 1) % points.length];
@@ -87,22 +144,31 @@
     }
     points.splice(best + 1, 0, p);
     update();
+    startDrag(best + 1, event);
   }
 
   function update() {
     draw();
-    var area = areaMm2(points);
-    areaOut.textContent = changed() && area !== null ? area.toFixed(1) + " mm²" : "—";
-    field.value = JSON.stringify(points);
-    if (save) { save.disabled = !changed() || !geometry.homography; }
+    var edited = changed();
+    var crossing = edited && crossesItself(points);
+    var area = crossing ? null : areaMm2(points);
+    areaOut.textContent = edited && area !== null ? area.toFixed(1) + " mm²" : areaOut.getAttribute("data-none");
+    if (problem) { problem.textContent = crossing ? problem.getAttribute("data-crossing") : ""; }
+    if (field) { field.value = JSON.stringify(points); }
+    if (save) { save.disabled = submitting || !edited || crossing || !geometry.homography; }
   }
+
+  function stopDrag() { dragging = -1; }
 
   svg.addEventListener("pointermove", function (event) {
     if (dragging < 0) { return; }
     points[dragging] = svgPoint(event);
     update();
   });
-  svg.addEventListener("pointerup", function () { dragging = -1; });
+  svg.addEventListener("pointerup", stopDrag);
+  svg.addEventListener("pointercancel", stopDrag);
+  svg.addEventListener("lostpointercapture", stopDrag);
+
   var reset = document.getElementById("reset-outline");
   if (reset) {
     reset.addEventListener("click", function () {
@@ -111,15 +177,50 @@
     });
   }
 
+  // One decision per page: once a form is sent, its buttons and the keys do nothing more.
+  function setButtons(disabled) {
+    forms.forEach(function (form) {
+      Array.prototype.forEach.call(form.querySelectorAll("button"), function (b) { b.disabled = disabled; });
+    });
+  }
+
+  forms.forEach(function (form) {
+    form.addEventListener("submit", function (event) {
+      if (submitting) { event.preventDefault(); return; }
+      submitting = true;
+      stopDrag();
+      setButtons(true);
+    });
+  });
+
+  window.addEventListener("pageshow", function (event) {
+    if (!event.persisted) { return; }
+    submitting = false;  // back from the next page: usable again
+    setButtons(false);
+    update();
+  });
+
+  function send(form) {
+    if (form.requestSubmit) { form.requestSubmit(); return; }  // fires "submit" above
+    submitting = true;
+    setButtons(true);
+    form.submit();
+  }
+
   document.addEventListener("keydown", function (event) {
-    var target = event.target.tagName;
-    if (target === "INPUT" || target === "SELECT" || target === "TEXTAREA" || event.ctrlKey || event.metaKey) { return; }
+    if (event.repeat || event.altKey || event.ctrlKey || event.metaKey || submitting) { return; }
+    var target = event.target;
+    if (target.tagName === "INPUT" || target.tagName === "SELECT" || target.tagName === "TEXTAREA" || target.isContentEditable) { return; }
     var key = event.key.toLowerCase();
-    if (key === "a" && document.getElementById("accept-form")) { document.getElementById("accept-form").submit(); }
-    else if (key === "c" && save && !save.disabled) { document.getElementById("correct-form").submit(); }
-    else if (key === "r" && document.getElementById("reject-form")) { document.getElementById("reject-reason").focus(); }
-    else if (key === "n") { window.location.href = "../today"; }
+    var accept = document.getElementById("accept-form"), reason = document.getElementById("reject-reason");
+    if (key === "a" && accept) { send(accept); }
+    else if (key === "c" && save && !save.disabled) { send(document.getElementById("correct-form")); }
+    else if (key === "r" && reason) { reason.focus(); }
+    else if (key === "n") { window.location.href = next; }
+    else { return; }
+    event.preventDefault();
   });
 
   update();
+  figure.setAttribute("data-ready", "1");
 }());
