@@ -62,6 +62,11 @@ class DataLock(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     participant_id: Mapped[int] = mapped_column(ForeignKey("participant.id"), index=True)
     visit_code: Mapped[str | None] = mapped_column(String(32))  # None: the whole participant
+    # A visit lock's window (inclusive study days) as the protocol had it when the lock was
+    # set: a later protocol version that moves, renames or drops the visit must not unlock
+    # what was locked.
+    window_start_day: Mapped[int | None]
+    window_end_day: Mapped[int | None]
     level: Mapped[LockLevel] = mapped_column(str_enum(LockLevel, "lock_level"))
     reason: Mapped[str] = mapped_column(String(1000))
     set_at: Mapped[datetime]

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Row, Select, bindparam, select
+from sqlalchemy import Row, Select, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -43,14 +43,17 @@ def set_lock(session: Session, actor: Actor, participant_id: int, data: dict[str
     visit_code: str | None = data.get("visit_code")
     level: LockLevel = data["level"]
     reason: str = data["reason"]
+    window: tuple[int, int] | tuple[None, None] = (None, None)
     if visit_code is not None:
-        _check_visit(session, participant, visit_code)
+        window = _check_visit(session, participant, visit_code)
     current = _active_lock(session, participant.id, visit_code)
     if current is not None and current.level == level:
         raise Conflict(f"{_scope_name(participant, visit_code)} is already {level.value} (data lock {current.id}).")
     lock = DataLock(
         participant_id=participant.id,
         visit_code=visit_code,
+        window_start_day=window[0],
+        window_end_day=window[1],
         level=level,
         reason=reason,
         set_at=now,
@@ -99,10 +102,18 @@ def _release(
     session: Session, actor: Actor, participant: Participant, lock: DataLock, reason: str, now: datetime
 ) -> None:
     before = snapshot(lock)
-    lock.released_at = now
-    lock.released_by_id = actor.id
-    lock.release_reason = reason
-    session.flush()  # frees the scope's "active" slot (a partial unique index) first
+    # Only if still active: of two admins releasing (or re-levelling) at once, one wins and
+    # the other is told, instead of overwriting who released it and why.
+    released = session.execute(
+        update(DataLock)
+        .where(DataLock.id == lock.id, DataLock.released_at.is_(None))
+        .values(released_at=now, released_by_id=actor.id, release_reason=reason)
+        .execution_options(synchronize_session=False)
+    )
+    if released.rowcount != 1:  # type: ignore[attr-defined]
+        session.rollback()
+        raise Conflict(f"Data lock {lock.id} was released by someone else a moment ago; look again.")
+    session.refresh(lock)  # the row as released (this frees the scope's "active" slot)
     record_audit(
         session,
         actor,
@@ -128,8 +139,10 @@ def locks_query(
     return query.order_by(DataLock.set_at.desc(), DataLock.id.desc())
 
 
-def _check_visit(session: Session, participant: Participant, visit_code: str) -> None:
-    codes = [visit["code"] for visit in current_protocol(session, participant.study_id).visits]
+def _check_visit(session: Session, participant: Participant, visit_code: str) -> tuple[int, int]:
+    """The visit's window in the current protocol, checked to exist."""
+    visits = {visit["code"]: visit for visit in current_protocol(session, participant.study_id).visits}
+    codes = list(visits)
     if visit_code not in codes:
         message = f"{visit_code!r} is not a visit of the study's protocol ({', '.join(codes)})."
         raise ValidationFailed(message, errors={"json": {"visit_code": [message]}})
@@ -137,6 +150,8 @@ def _check_visit(session: Session, participant: Participant, visit_code: str) ->
         # Without day 0 no record has a study day, so a visit lock would cover nothing.
         message = "The participant's day 0 is not known yet, so no record belongs to a visit; lock the participant."
         raise ValidationFailed(message, errors={"json": {"visit_code": [message]}})
+    window = visits[visit_code]["window"]
+    return window["start"], window["end"]
 
 
 def _active_lock(session: Session, participant_id: int, visit_code: str | None) -> DataLock | None:
@@ -152,10 +167,10 @@ def _active_lock(session: Session, participant_id: int, visit_code: str | None) 
 # pain-score hot path's own statements are; building it per request cost more CPU than
 # the database took to answer it.
 _LOCKS = Base.metadata.tables[DataLock.__tablename__].c
-_ACTIVE_LOCKS = select(_LOCKS.id, _LOCKS.visit_code, _LOCKS.level).where(
-    _LOCKS.participant_id == bindparam("participant_id"), _LOCKS.released_at.is_(None)
-)
-_ActiveRow = Row[int, str | None, LockLevel]
+_ACTIVE_LOCKS = select(
+    _LOCKS.id, _LOCKS.visit_code, _LOCKS.level, _LOCKS.window_start_day, _LOCKS.window_end_day
+).where(_LOCKS.participant_id == bindparam("participant_id"), _LOCKS.released_at.is_(None))
+_ActiveRow = Row[int, str | None, LockLevel, int | None, int | None]
 
 
 def ensure_writable(session: Session, actor: Actor, participant: Participant, *days: date) -> None:
@@ -179,8 +194,11 @@ def ensure_writable(session: Session, actor: Actor, participant: Participant, *d
             for visit in current_protocol(session, participant.study_id).visits
         }
         for row in by_visit:
-            # A code the current protocol no longer has covers no day.
-            start, end = windows.get(row.visit_code, (1, 0))
+            # The window as it was when the lock was set (older rows: the current one's).
+            if row.window_start_day is not None and row.window_end_day is not None:
+                start, end = row.window_start_day, row.window_end_day
+            else:
+                start, end = windows.get(row.visit_code, (1, 0))
             if any(start <= day <= end for day in study_days):
                 covering.append(row)
     _refuse(actor, participant, covering)
@@ -219,19 +237,23 @@ def _scope_name(participant: Participant, visit_code: str | None) -> str:
 # ---------------------------------------------------------------- for the trial sync
 
 
-def locked_scopes(session: Session, participant_ids: Sequence[int]) -> dict[int, frozenset[str | None]]:
+def locked_scopes(
+    session: Session, participant_ids: Sequence[int], set_before: datetime | None = None
+) -> dict[int, frozenset[str | None]]:
     """For each of `participant_ids` with an active lock of level `locked` (frozen ones do
     not count), the visit codes locked; None in the set means the whole participant.
-    Participants without such a lock are absent. One query, whatever the number of ids."""
+    Participants without such a lock are absent. One query, whatever the number of ids.
+    `set_before`: only locks set by then (the sync writes a scope once after its lock)."""
     if not participant_ids:
         return {}
-    rows = session.execute(
-        select(DataLock.participant_id, DataLock.visit_code).where(
-            among(session, DataLock.participant_id, sorted(set(participant_ids))),
-            DataLock.released_at.is_(None),
-            DataLock.level == LockLevel.LOCKED,
-        )
+    query = select(DataLock.participant_id, DataLock.visit_code).where(
+        among(session, DataLock.participant_id, sorted(set(participant_ids))),
+        DataLock.released_at.is_(None),
+        DataLock.level == LockLevel.LOCKED,
     )
+    if set_before is not None:
+        query = query.where(DataLock.set_at <= set_before)
+    rows = session.execute(query)
     scopes: dict[int, set[str | None]] = {}
     for participant_id, visit_code in rows:
         scopes.setdefault(participant_id, set()).add(visit_code)

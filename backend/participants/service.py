@@ -174,7 +174,12 @@ def update_participant(
     _check_dates(changes, now)
     ensure_writable(session, actor, participant)
     day0_moves = "day0_date" in changes and changes["day0_date"] != participant.day0_date
-    if day0_moves:
+    # Day 0 moves every record's study day; the target leg decides the amputation endpoints
+    # and the time zone the local days the sync counts in, of every visit, locked ones too.
+    reaches_every_visit = day0_moves or any(
+        name in changes and changes[name] != getattr(participant, name) for name in ("target_leg", "timezone")
+    )
+    if reaches_every_visit:
         ensure_study_days_movable(session, actor, participant)
     if cohort is not None:
         participant.cohort = cohort

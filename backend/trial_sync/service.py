@@ -114,10 +114,13 @@ def run_trial_sync(
             # The views cover every study's endpoints, whichever studies this run syncs.
             every = studies if study_code is None else source.studies(session, None)
             views_changed = refresh_views(conn, [e for s in every for e in _protocol(s)["endpoints"]])
+            # A lock freezes a scope's rows from the run after the one that first saw it:
+            # that first run writes them as the locked data stands (it cannot change since).
+            lock_cutoff = previous.watermark - OVERLAP if previous is not None else None
             for study in studies:
                 since = None if report.mode == "full" or previous is None else previous.watermark
-                _sync_study(session, conn, study, now, since, run_id, report, chunk_size)
-            if dry_run or (report.changes == 0 and not views_changed):
+                _sync_study(session, conn, study, now, since, lock_cutoff, run_id, report, chunk_size)
+            if dry_run or (report.changes == 0 and report.skipped == 0 and not views_changed):
                 raise _NothingToWrite
             _close_run(conn, run_id, report, (clock or (lambda: now))())
             transaction.commit()
@@ -203,6 +206,7 @@ def _sync_study(
     study: Study,
     now: datetime,
     since: datetime | None,
+    lock_cutoff: datetime | None,
     run_id: int,
     report: RunReport,
     chunk_size: int,
@@ -219,7 +223,7 @@ def _sync_study(
         chunk = persons[start : start + chunk_size]
         with_day0 = [p for p in chunk if p.day0 is not None]
         inputs = source.subjects(session, with_day0, now)
-        locked = locked_scopes(session, [p.id for p in chunk])
+        locked = locked_scopes(session, [p.id for p in chunk], lock_cutoff) if lock_cutoff is not None else {}
         wanted: dict[tuple[str, str, str, str], dict[str, Any]] = {}
         for person in with_day0:
             for row in derive.derive(inputs[person.id], visits, endpoints):

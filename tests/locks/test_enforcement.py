@@ -5,6 +5,7 @@ another visit, or a released lock, blocks nothing. Replays are not writes."""
 
 from __future__ import annotations
 
+import copy
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,8 +21,12 @@ from sqlalchemy.orm import Session
 from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.test import TestResponse, encode_multipart
 
+from backend.core.actor import Actor
+from backend.core.timeutil import utcnow
 from backend.diary.models import PainScore
 from backend.participants.models import Participant
+from backend.studies.protocol import DEMO_PROTOCOL_PATH, document_sha256, read_protocol_file
+from backend.studies.service import load_protocol
 from bench.ulcer_synth import render, to_jpeg_bytes
 from tests.factories import Factory
 from tests.locks.helpers import (
@@ -471,3 +476,30 @@ def test_day0_under_a_frozen_visit_is_moved_by_an_admin_only(ctx: Ctx) -> None:
     assert response.status_code == 200, response.json
     ctx.db.expire_all()
     assert ctx.db.scalars(select(PainScore.study_day)).all() == [29]
+
+
+def test_a_visit_lock_refuses_target_leg_and_time_zone_changes(ctx: Ctx) -> None:
+    # The target leg decides the amputation endpoints, the zone the local days the sync
+    # counts in: both reach into the locked visit.
+    set_lock(ctx.client, ctx.admin, ctx.pid, "locked", "M1")
+    for change in ({"target_leg": "left"}, {"timezone": "Europe/Berlin"}):
+        for headers in (ctx.nurse, ctx.admin):
+            response = ctx.client.patch(f"{P}/{ctx.pid}", json={"reason": "record fixed", **change}, headers=headers)
+            assert_refused(ctx, response, "Visit M1", "is locked")
+
+
+@pytest.mark.parametrize("amend", ["move", "rename"])
+def test_a_new_protocol_version_does_not_unlock_a_locked_visit(ctx: Ctx, amend: str) -> None:
+    set_lock(ctx.client, ctx.admin, ctx.pid, "locked", "M1")  # today is in M1 (days 23..37)
+    document = copy.deepcopy(read_protocol_file(DEMO_PROTOCOL_PATH)[0])
+    document["version"] = "1.0.2"
+    month1 = next(v for v in document["visits"] if v["code"] == "M1")
+    if amend == "move":
+        month1.update(target_day=40, window={"start": 33, "end": 47})  # today no longer in it
+    else:
+        month1["code"] = "MONTH1"
+    load_protocol(ctx.db, document, document_sha256(document), Actor.system("test"), utcnow())
+
+    response = ctx.client.post("/api/v1/me/pain-scores", json=pain_body(), headers=ctx.patient)
+
+    assert_refused(ctx, response, "Visit M1", "is locked")

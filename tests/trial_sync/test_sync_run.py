@@ -273,7 +273,7 @@ def test_another_run_in_progress_is_refused_at_once(db: Session, target: Engine,
     assert run_trial_sync(db, target, at(30, "21:00")).run_id is not None
 
 
-def test_locked_rows_are_never_changed_and_the_run_says_what_it_skipped(
+def test_a_lock_freezes_the_rows_as_the_locked_data_stands_and_runs_report_what_they_skip(
     db: Session,
     target: Engine,
     two: tuple[Patient, Patient],
@@ -282,10 +282,14 @@ def test_locked_rows_are_never_changed_and_the_run_says_what_it_skipped(
     clock: time_machine.Traveller,
 ) -> None:
     a, b = two
-    run_trial_sync(db, target, at(30, "21:00"))  # month 1 open: provisional
+    run_trial_sync(db, target, at(30, "21:00"))  # month 1 open: a's mean 13/3, provisional
     clock.move_to(at(31, "10:00"))
     admin_user = make.staff("admin")
     admin = make.staff_headers(admin_user)
+    score_id = a.scores()[0]["id"]  # day 26's 5
+    body = {"client_uuid": str(uuid.uuid4()), "score": 2, "reason": "typing slip, confirmed by phone"}
+    corrected = client.post(f"/api/v1/participants/{a.id}/pain-scores/{score_id}/corrections", json=body, headers=admin)
+    assert corrected.status_code == 201, corrected.json
     lock = client.post(
         f"/api/v1/participants/{a.id}/locks",
         json={"level": "locked", "visit_code": "M1", "reason": "close-out of month 1"},
@@ -293,13 +297,21 @@ def test_locked_rows_are_never_changed_and_the_run_says_what_it_skipped(
     )
     assert lock.status_code == 201, lock.json
 
-    report = run_trial_sync(db, target, at(38, "09:00"))  # month 1 has closed
+    # The first run after the lock (beyond the ten minutes in which requests may still have
+    # been writing) writes the locked data as it stands, the correction too.
+    first = run_trial_sync(db, target, at(31, "10:20"))
+    assert first.skipped == 0
+    assert rows(target)[(code(a), "M1", "REST_PAIN_NRS", "")]["value"] == pytest.approx(10 / 3)
+
+    # From then on the rows are never changed: month 1 closes, a's rows stay as they were.
+    report = run_trial_sync(db, target, at(38, "09:00"))
 
     assert report.skipped > 0
     assert report.skipped_detail == [f"{code(a)} M1: {report.skipped} row(s) locked"]
-    assert rows(target)[(code(a), "M1", "REST_PAIN_NRS", "")]["status"] == "provisional"  # as it was
+    frozen = rows(target)[(code(a), "M1", "REST_PAIN_NRS", "")]
+    assert (frozen["status"], frozen["value"]) == ("provisional", pytest.approx(10 / 3))
     assert rows(target)[(code(b), "M1", "REST_PAIN_NRS", "")]["status"] == "missing"  # b is not locked
-    assert runs(target)[-1]["skipped_detail"] == report.skipped_detail[0]
+    assert runs(target)[-1]["skipped_detail"] == report.skipped_detail[0]  # recorded, not only printed
 
     clock.move_to(at(38, "09:20"))
     released = client.post(
