@@ -19,6 +19,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from backend.errors import ValidationFailed
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -67,7 +69,31 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         _make_sqlite_transactional(engine)
+    event.listen(engine, "before_cursor_execute", _refuse_nul_text)
     return engine
+
+
+class NulInText(ValidationFailed):
+    """PostgreSQL cannot store the NUL character in text (nor \\u0000 in JSON), and raised
+    a 500; SQLite would have kept it. Refused the same way on both, before any write."""
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value or "\\u0000" in value
+    if isinstance(value, dict):
+        return any(_has_nul(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def _refuse_nul_text(
+    _conn: Any, _cursor: Any, _statement: str, parameters: Any, _context: Any, _executemany: bool
+) -> None:
+    if parameters and _has_nul(parameters):
+        message = "Text may not contain the NUL character (\\u0000)."
+        raise NulInText(message, errors={"json": {"_schema": [message]}})
 
 
 def _make_sqlite_transactional(engine: Engine) -> None:
