@@ -14,6 +14,7 @@ from backend.auth.policy import participant_in_scope
 from backend.core import entries
 from backend.core.actor import Actor
 from backend.core.timeutil import local_date
+from backend.db import once_more_after_conflict
 from backend.errors import Conflict, ValidationFailed
 from backend.locks.service import ensure_writable
 from backend.participants.models import Participant
@@ -70,6 +71,14 @@ def record_amputation(
     session: Session, actor: Actor, participant_id: int, data: dict[str, Any], now: datetime
 ) -> tuple[AmputationEvent, bool]:
     """Record an amputation event of a participant. Returns (event, created)."""
+    # The same client_uuid sent twice at once: the second insert breaks the unique
+    # key; read again, and it is a replay (200), not a 500.
+    return once_more_after_conflict(session, lambda: _record_amputation(session, actor, participant_id, data, now))
+
+
+def _record_amputation(
+    session: Session, actor: Actor, participant_id: int, data: dict[str, Any], now: datetime
+) -> tuple[AmputationEvent, bool]:
     participant = participant_in_scope(session, actor, participant_id)
     existing, fingerprint = entries.find_replay(session, AmputationEvent, participant.id, data)
     if existing is not None:

@@ -12,6 +12,7 @@ from backend.audit.service import record_audit, snapshot
 from backend.auth.policy import participant_in_scope
 from backend.core import entries
 from backend.core.actor import Actor
+from backend.db import once_more_after_conflict
 from backend.flags.models import FlagKind
 from backend.flags.service import raise_flag
 from backend.locks.service import ensure_writable
@@ -20,6 +21,12 @@ from backend.symptoms.models import Severity, SymptomReport
 
 def record_symptom(session: Session, actor: Actor, data: dict[str, Any], now: datetime) -> tuple[SymptomReport, bool]:
     """Record a symptom report of the signed-in patient and flag it for the nurse."""
+    # The same client_uuid sent twice at once: the second insert breaks the unique
+    # key; read again, and it is a replay (200), not a 500.
+    return once_more_after_conflict(session, lambda: _record_symptom(session, actor, data, now))
+
+
+def _record_symptom(session: Session, actor: Actor, data: dict[str, Any], now: datetime) -> tuple[SymptomReport, bool]:
     assert actor.participant_id is not None
     participant = participant_in_scope(session, actor, actor.participant_id)
     existing, fingerprint = entries.find_replay(session, SymptomReport, participant.id, data)

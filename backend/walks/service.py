@@ -13,6 +13,7 @@ from backend.audit.service import record_audit, snapshot
 from backend.auth.policy import participant_in_scope
 from backend.core import entries
 from backend.core.actor import Actor
+from backend.db import once_more_after_conflict
 from backend.flags.models import FlagKind
 from backend.flags.service import raise_flag
 from backend.locks.service import ensure_writable
@@ -40,6 +41,12 @@ def check_plausible(data: dict[str, Any]) -> None:
 
 def record_walk_test(session: Session, actor: Actor, data: dict[str, Any], now: datetime) -> tuple[WalkTest, bool]:
     """Record a walk test of the signed-in patient. Returns (test, created)."""
+    # The same client_uuid sent twice at once: the second insert breaks the unique
+    # key; read again, and it is a replay (200), not a 500.
+    return once_more_after_conflict(session, lambda: _record_walk_test(session, actor, data, now))
+
+
+def _record_walk_test(session: Session, actor: Actor, data: dict[str, Any], now: datetime) -> tuple[WalkTest, bool]:
     assert actor.participant_id is not None
     participant = participant_in_scope(session, actor, actor.participant_id)
     existing, fingerprint = entries.find_replay(session, WalkTest, participant.id, data)
