@@ -22,6 +22,7 @@ run: $(STAMP)
 	$(BIN)/flask db upgrade
 	$(BIN)/flask demo seed
 	@echo "API docs: http://127.0.0.1:$(PORT)/api/docs   spec: http://127.0.0.1:$(PORT)/api/openapi.json"
+	@echo "Nurse portal: http://127.0.0.1:$(PORT)/portal/ (sign in with the demo staff login above)"
 	$(BIN)/flask run --host 127.0.0.1 --port $(PORT)
 
 ## The whole suite (SQLite by default; LIMBTRACK_TEST_DATABASE_URL=postgresql://... for PostgreSQL).
