@@ -79,6 +79,7 @@ from backend.participants.service import change_status, create_participant  # no
 from backend.studies.protocol import DEMO_PROTOCOL_PATH, read_protocol_file  # noqa: E402
 from backend.studies.service import find_study, load_protocol  # noqa: E402
 from bench import loadgen, minimal_app, per_request, spy  # noqa: E402
+from tests.fake_fcm import service_account_info  # noqa: E402
 
 LIMBTRACK_PATH = "/api/v1/me/pain-scores"
 TEHRAN = ZoneInfo("Asia/Tehran")
@@ -817,9 +818,14 @@ def main(argv: list[str] | None = None) -> int:
         bench_database(args.admin_url, args.keep_db) as database_url,
     ):
         try:
+            # Production refuses to start without push credentials; nothing is pushed here,
+            # so a generated service account whose token endpoint goes nowhere will do.
+            credentials = Path(workdir) / "firebase.json"
+            credentials.write_text(json.dumps(service_account_info("http://127.0.0.1:9/token")))
             env = {
                 **{k: v for k, v in os.environ.items() if not k.startswith(("LIMBTRACK_", "DATABASE_URL"))},
                 "LIMBTRACK_ENV": "production",
+                "FIREBASE_CREDENTIALS": str(credentials),
                 "SECRET_KEY": secrets.token_urlsafe(48),
                 "DATABASE_URL": database_url,
                 "LOG_LEVEL": "WARNING",
