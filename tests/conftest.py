@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import os
 import socket
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, create_engine, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend import migrations
@@ -59,6 +61,39 @@ def _no_outside_network() -> Iterator[None]:
 
 def database_url(tmp_dir: Path) -> str:
     return os.environ.get("LIMBTRACK_TEST_DATABASE_URL") or f"sqlite:///{tmp_dir / 'limbtrack-test.db'}"
+
+
+@contextmanager
+def fresh_database_url(tmp_dir: Path, name: str) -> Iterator[str]:
+    """A new, empty database of the suite's kind, for a test that must commit: an SQLite
+    file in `tmp_dir`, or a PostgreSQL database beside the test one, dropped afterwards."""
+    base = os.environ.get("LIMBTRACK_TEST_DATABASE_URL")
+    if not base:
+        yield f"sqlite:///{tmp_dir / f'{name}.db'}"
+        return
+    url = make_url(make_engine(base).url)
+    database = f"limbtrack_{name}_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{database}"'))
+    try:
+        yield url.set(database=database).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def own_engine(tmp_path: Path) -> Iterator[Engine]:
+    """A fresh, migrated database that this test (and any server it starts) commits to."""
+    with fresh_database_url(tmp_path, "own") as url:
+        engine = make_engine(url)
+        try:
+            migrations.upgrade(engine)
+            yield engine
+        finally:
+            engine.dispose()
 
 
 @pytest.fixture(scope="session")

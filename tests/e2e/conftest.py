@@ -20,13 +20,12 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 from flask import Flask
-from sqlalchemy import Engine, create_engine, make_url, text
+from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from backend import migrations
 from backend.app import create_app
-from backend.db import Database, make_engine
+from backend.db import Database
 from backend.staff.models import StaffUser
 from tests.conftest import test_config
 from tests.diary.helpers import Patient, enrolled_patient
@@ -41,32 +40,6 @@ if not Path(CHROMIUM).exists():
     if os.environ.get("LIMBTRACK_REQUIRE_BROWSER"):
         raise RuntimeError(f"browser tests need Chromium at {CHROMIUM} (apt-get install chromium)")
     pytest.skip("needs Debian's chromium (apt-get install chromium); .ci/run installs it", allow_module_level=True)
-
-
-@pytest.fixture
-def own_engine(tmp_path: Path) -> Iterator[Engine]:
-    """A fresh, migrated database that the live server and the test both commit to."""
-    base = os.environ.get("LIMBTRACK_TEST_DATABASE_URL")
-    if not base:
-        engine = make_engine(f"sqlite:///{tmp_path / 'e2e.db'}")
-        migrations.upgrade(engine)
-        yield engine
-        engine.dispose()
-        return
-    url = make_url(make_engine(base).url)
-    name = f"limbtrack_e2e_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine = make_engine(url.set(database=name).render_as_string(hide_password=False))
-    try:
-        migrations.upgrade(engine)
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @dataclass

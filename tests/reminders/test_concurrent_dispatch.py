@@ -7,23 +7,18 @@ inside the rolled-back test transaction of the other tests.
 
 from __future__ import annotations
 
-import os
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, delete, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from backend import migrations
 from backend.app import create_app
 from backend.core.actor import Actor
-from backend.db import Database, make_engine
+from backend.db import Database
 from backend.participants.service import change_status
 from backend.reminders import dispatch as dispatch_module
 from backend.reminders.dispatch import DispatchReport, dispatch_due_reminders, plan_reminders
@@ -37,32 +32,6 @@ from tests.reminders.helpers import T0
 
 PARTICIPANTS = 60
 EVENING = datetime(2026, 3, 5, 16, 30, tzinfo=UTC)  # 20:00 in Tehran
-
-
-@pytest.fixture
-def own_engine(tmp_path: Path) -> Iterator[Engine]:
-    """A fresh, migrated database that this test may commit to."""
-    base = os.environ.get("LIMBTRACK_TEST_DATABASE_URL")
-    if not base:
-        engine = make_engine(f"sqlite:///{tmp_path / 'concurrent.db'}")
-        migrations.upgrade(engine)
-        yield engine
-        engine.dispose()
-        return
-    url = make_url(make_engine(base).url)
-    name = f"limbtrack_concurrency_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine = make_engine(url.set(database=name).render_as_string(hide_password=False))
-    try:
-        migrations.upgrade(engine)
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def _seed(engine: Engine) -> list[str]:

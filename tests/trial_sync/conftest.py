@@ -5,34 +5,24 @@ from a dropped schema)."""
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, make_url, text
+from sqlalchemy import Engine, text
 
 from backend.db import make_engine
 from backend.trial_sync.target import FAMILY_VIEWS, metadata, open_target
+from tests.conftest import fresh_database_url
 
 
 @pytest.fixture(scope="session")
-def _postgres_trial_database() -> Iterator[str | None]:
-    base = os.environ.get("LIMBTRACK_TEST_DATABASE_URL")
-    if not base:
+def _postgres_trial_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str | None]:
+    if not os.environ.get("LIMBTRACK_TEST_DATABASE_URL"):
         yield None
         return
-    url = make_url(make_engine(base).url)
-    name = f"limbtrack_trial_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_database_url(tmp_path_factory.mktemp("trial"), "trial") as url:
+        yield url
 
 
 @pytest.fixture
