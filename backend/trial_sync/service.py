@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, Row, bindparam, delete, func, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, Row, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from backend.core.actor import Actor
@@ -143,34 +143,33 @@ def _protocol(study: Study) -> dict[str, Any]:
 
 def _previous_run(conn: Connection, study_code: str | None) -> Row[Any] | None:
     """The last run whose scope covers this one's: every study, or this study."""
-    query = select(sync_run).where(sync_run.c.study_code.is_(None))
+    scope: ColumnElement[bool] = sync_run.c.study_code.is_(None)
     if study_code is not None:
-        query = select(sync_run).where(sync_run.c.study_code.is_(None) | (sync_run.c.study_code == study_code))
-    return conn.execute(query.order_by(sync_run.c.id.desc()).limit(1)).first()
+        scope = scope | (sync_run.c.study_code == study_code)
+    return conn.execute(select(sync_run).where(scope).order_by(sync_run.c.id.desc()).limit(1)).first()
+
+
+# The counts a run reports and keeps in its ledger row.
+_COUNTS = ("participants", "inserted", "updated", "unchanged", "skipped", "missing", "removed")
 
 
 def _open_run(conn: Connection, mode: str, study_code: str | None, now: datetime) -> int:
-    zero = {name: 0 for name in ("participants", "inserted", "updated", "unchanged", "skipped", "missing", "removed")}
+    zero = dict.fromkeys(_COUNTS, 0)
     values = dict(study_code=study_code, mode=mode, started_at=now, finished_at=now, status="running", watermark=now)
     run_id: int = conn.execute(sync_run.insert().values(**values, **zero).returning(sync_run.c.id)).scalar_one()
     return run_id
 
 
 def _close_run(conn: Connection, run_id: int, report: RunReport, finished_at: datetime) -> None:
+    counts = {name: getattr(report, name) for name in _COUNTS}
     conn.execute(
         update(sync_run)
         .where(sync_run.c.id == run_id)
         .values(
             status="completed",
             finished_at=finished_at,
-            participants=report.participants,
-            inserted=report.inserted,
-            updated=report.updated,
-            unchanged=report.unchanged,
-            skipped=report.skipped,
-            missing=report.missing,
-            removed=report.removed,
             skipped_detail="\n".join(report.skipped_detail) or None,
+            **counts,
         )
     )
 
