@@ -60,8 +60,10 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Create an engine; on SQLite, make transactions and foreign keys behave."""
+def make_engine(url: str, *, refuse_nul_text: bool = True, **kwargs: Any) -> Engine:
+    """Create an engine; on SQLite, make transactions and foreign keys behave. Text with
+    NUL is refused before it reaches the database (see NulInText), unless the caller only
+    writes what it read from a database that already refused it."""
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]  # psycopg 3 is our driver
     if url.startswith("sqlite"):
@@ -69,7 +71,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         _make_sqlite_transactional(engine)
-    event.listen(engine, "before_cursor_execute", _refuse_nul_text)
+    if refuse_nul_text:
+        event.listen(engine, "before_cursor_execute", _refuse_nul_text)
     return engine
 
 
