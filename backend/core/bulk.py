@@ -4,15 +4,32 @@ SQLAlchemy's executemany of an INSERT renders one VALUES list per page of rows: 
 rows and 10 columns that is 5,000 placeholders, and psycopg parses them on every call
 (such long statements are not cached) — slower than the server's insert. On PostgreSQL
 the rows go instead as one JSON parameter expanded by json_to_recordset; elsewhere (SQLite)
-the plain executemany is fine.
+the plain executemany is fine. The JSON is written here by json.dumps in one call (only
+dates, times and UUIDs go through `jsonable`), not value by value by SQLAlchemy's JSON type.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Enum, Executable, Integer, String, Table, any_, bindparam, column, func, select
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Enum,
+    Executable,
+    Integer,
+    String,
+    Table,
+    Text,
+    any_,
+    bindparam,
+    cast,
+    column,
+    func,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeEngine
@@ -40,14 +57,14 @@ def insert_rows(
             statement = statement.on_conflict_do_nothing()
         return _run(session, statement.returning(*returning) if returning else statement, list(rows), returning)
     records = (
-        func.json_to_recordset(bindparam("rows", type_=JSON))
+        func.json_to_recordset(cast(bindparam("rows", type_=Text), JSON))
         .table_valued(*(column(name, _json_type(table.c[name].type)) for name in names))
         .render_derived(name="incoming", with_types=True)
     )
     statement = postgresql.insert(table).from_select(names, select(*records.c))
     if ignore_duplicates:
         statement = statement.on_conflict_do_nothing()
-    document = [{name: jsonable(row[name]) for name in names} for row in rows]
+    document = json.dumps(rows, default=jsonable, separators=(",", ":"))
     return _run(session, statement.returning(*returning) if returning else statement, {"rows": document}, returning)
 
 
