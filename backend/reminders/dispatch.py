@@ -3,11 +3,15 @@
 Safe to run every minute from cron on several machines at once:
 - planning writes one row per (participant, kind, local date, attempt); the unique key
   turns a second planner's insert into a no-op;
-- claiming moves rows from pending to sending in one UPDATE (``FOR UPDATE SKIP LOCKED``
-  on PostgreSQL, SQLite's single writer elsewhere) and commits before anything is sent,
-  so a row is handed to FCM at most once. A dispatcher killed mid-send leaves its rows in
-  `sending`; they are closed as `interrupted`, never sent again;
-- participants are read in chunks by id (keyset), so memory does not grow with the study.
+- a row due at once is written already claimed by the planner (`sending`, its worker):
+  the insert that wins the unique key owns it, so a freshly planned reminder costs one
+  write before it is sent, not two. Rows due later, and retries, are claimed from the
+  queue in one UPDATE (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, SQLite's single writer
+  elsewhere). Either way the claim commits before anything is sent, so a row is handed to
+  FCM at most once. A dispatcher killed mid-send leaves its rows in `sending`; they are
+  closed as `interrupted`, never sent again;
+- participants are read, planned and sent in chunks by id (keyset), so memory does not
+  grow with the study and the first pushes leave before the last participants are planned.
 """
 
 from __future__ import annotations
@@ -90,7 +94,8 @@ def dispatch_due_reminders(
     worker = worker or f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
     report = DispatchReport()
     _close_abandoned(session, now, report)
-    plan_reminders(session, now, report)
+    for planned in _plan(session, now, report, claim=(worker, clock)):
+        send_claimed(session, sender, planned, max(now, clock()), report)
     while batch := claim_due(session, max(now, clock()), worker):
         send_claimed(session, sender, batch, max(now, clock()), report)
     return report
@@ -117,37 +122,72 @@ def _close_abandoned(session: Session, now: datetime, report: DispatchReport) ->
 
 
 def plan_reminders(session: Session, now: datetime, report: DispatchReport) -> None:
-    """Write the reminder rows that are due by `now`, a chunk of participants at a time."""
-    for people in _active_participants(session):
-        rows = [_row(d, now) for d in _decide(session, people, now)]
-        if rows:
-            # A row another dispatcher planned first stays its; ours come back with their status.
-            inserted = insert_rows(session, _reminders, rows, ignore_duplicates=True, returning=[_reminders.c.status])
-            report.planned += sum(1 for (status,) in inserted if status == ReminderStatus.PENDING)
-            report.skipped += sum(1 for (status,) in inserted if status == ReminderStatus.SKIPPED)
-        session.commit()
+    """Write the reminder rows that are due by `now` as pending, claimed by nobody."""
+    for _ in _plan(session, now, report):
+        pass
 
 
-def _active_participants(session: Session) -> Iterator[Sequence[Any]]:
+_CLAIMED = (
+    _reminders.c.id,
+    _reminders.c.participant_id,
+    _reminders.c.kind,
+    _reminders.c.local_date,
+    _reminders.c.attempt,
+    _reminders.c.expires_at,
+    _reminders.c.tries,
+    _reminders.c.claimed_by,
+)
+
+
+def _plan(
+    session: Session, now: datetime, report: DispatchReport, claim: tuple[str, Callable[[], datetime]] | None = None
+) -> Iterator[Sequence[Any]]:
+    """Plan a chunk of participants at a time. With `claim` (worker, clock), the rows to
+    send are written claimed by that worker and yielded, chunk by chunk, once committed."""
     last_id = 0
-    while True:
-        begin_as_writer(session)  # the chunk's reads and its inserts are one transaction
-        people = session.execute(
-            select(
-                Participant.id,
-                Participant.study_id,
-                Participant.timezone,
-                Participant.day0_date,
-                Participant.enrolled_at,
-            )
-            .where(Participant.status == ParticipantStatus.ACTIVE, Participant.id > last_id)
-            .order_by(Participant.id)
-            .limit(CHUNK)
-        ).all()
-        if not people:
-            return
-        yield people
+    while people := _read_chunk(session, last_id):
+        worker, claimed_at = (claim[0], max(now, claim[1]())) if claim else (None, None)
+        if mine := _plan_chunk(session, people, now, report, worker, claimed_at):
+            yield mine
         last_id = people[-1].id
+
+
+def _read_chunk(session: Session, after_id: int) -> Sequence[Any]:
+    """The next CHUNK active participants by id; their reads and inserts are one transaction."""
+    begin_as_writer(session)
+    return session.execute(
+        select(
+            Participant.id,
+            Participant.study_id,
+            Participant.timezone,
+            Participant.day0_date,
+            Participant.enrolled_at,
+        )
+        .where(Participant.status == ParticipantStatus.ACTIVE, Participant.id > after_id)
+        .order_by(Participant.id)
+        .limit(CHUNK)
+    ).all()
+
+
+def _plan_chunk(
+    session: Session,
+    people: Sequence[Any],
+    now: datetime,
+    report: DispatchReport,
+    worker: str | None,
+    claimed_at: datetime | None,
+) -> list[Any]:
+    """Write the chunk's due rows and commit; the rows claimed for `worker` come back."""
+    rows = [_row(d, now, worker, claimed_at) for d in _decide(session, people, now)]
+    inserted: Sequence[Any] = []
+    if rows:
+        # A row another dispatcher planned first stays its (and its claim); ours come back.
+        returning = [*_CLAIMED, _reminders.c.status]
+        inserted = insert_rows(session, _reminders, rows, ignore_duplicates=True, returning=returning)
+        report.planned += sum(1 for row in inserted if row.status != ReminderStatus.SKIPPED)
+        report.skipped += sum(1 for row in inserted if row.status == ReminderStatus.SKIPPED)
+    session.commit()  # claimed before anything is sent: never sent twice
+    return [row for row in inserted if row.status == ReminderStatus.SENDING]
 
 
 def _decide(session: Session, people: Sequence[Any], now: datetime) -> Iterator[tuple[int, schedule.Decision]]:
@@ -243,10 +283,13 @@ def _photo_weeks_done(day0: date | None, open_ulcers: set[int], photos: list[tup
     return {week for week, ulcers in by_week.items() if open_ulcers <= ulcers}
 
 
-def _row(item: tuple[int, schedule.Decision], now: datetime) -> dict[str, Any]:
+def _row(
+    item: tuple[int, schedule.Decision], now: datetime, worker: str | None, claimed_at: datetime | None
+) -> dict[str, Any]:
     participant_id, decision = item
     slot = decision.slot
     pending = decision.status == ReminderStatus.PENDING
+    claimed = pending and worker is not None
     return {
         "participant_id": participant_id,
         "kind": slot.kind,
@@ -254,10 +297,12 @@ def _row(item: tuple[int, schedule.Decision], now: datetime) -> dict[str, Any]:
         "attempt": slot.attempt,
         "due_at": slot.due_at,
         "expires_at": slot.expires_at,
-        "status": decision.status,
+        "status": ReminderStatus.SENDING if claimed else decision.status,
         "reason": decision.reason,
-        "tries": 0,
+        "tries": 1 if claimed else 0,
         "next_try_at": slot.due_at if pending else None,
+        "claimed_at": claimed_at if claimed else None,
+        "claimed_by": worker if claimed else None,
         "created_at": now,
     }
 

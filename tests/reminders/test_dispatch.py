@@ -114,6 +114,34 @@ def test_a_claim_abandoned_mid_send_is_closed_as_interrupted_and_never_resent(
     assert delivery.sender == "log"  # its attempt is still in the delivery log
 
 
+class CrashingSender(LogSender):
+    """A dispatcher whose machine dies in the middle of sending (after its claim committed)."""
+
+    def send(self, pushes: Sequence[Push]) -> list[SendResult]:
+        raise KeyboardInterrupt("the machine went down")
+
+
+def test_a_reminder_planned_and_claimed_by_a_dispatcher_that_dies_is_never_sent_by_another(
+    db: Session, enrolled: Callable[..., Participant], phone: Callable[..., PushDevice]
+) -> None:
+    """A row due at once is written already claimed by its planner: if that dispatcher dies
+    before FCM answers, nobody can know whether the push left, so it is not sent again."""
+    participant = enrolled()
+    phone(participant)
+    with pytest.raises(KeyboardInterrupt):
+        dispatch_due_reminders(db, CrashingSender(), EVENING, worker="machine-a")
+    db.rollback()
+    [reminder] = reminders(db, participant)
+    assert (reminder.status, reminder.claimed_by, reminder.tries) == (ReminderStatus.SENDING, "machine-a", 1)
+
+    sender = ScriptedSender({})
+    assert dispatch_due_reminders(db, sender, EVENING + timedelta(minutes=5), worker="machine-b").sent == 0
+    report = dispatch_due_reminders(db, sender, EVENING + timedelta(minutes=11), worker="machine-b")
+    db.refresh(reminder)
+    assert (report.sent, report.failed, sender.sent) == (0, 1, [])
+    assert (reminder.status, reminder.reason) == (ReminderStatus.FAILED, "interrupted")
+
+
 @dataclass
 class ScriptedSender:
     """A sender answering per token from a script (the SDK paths are covered against the fake)."""
