@@ -1,82 +1,45 @@
-"""The application factory: a readable list of what the app is made of."""
+"""The application factories: a readable list of what the app is made of.
+
+`create_app` is the web application (`wsgi.py`). Cron jobs use `create_jobs_app`: the same
+configuration, database, services and `flask` commands without the web side, whose
+modules take about as long to import and register as the rest together — and
+`flask reminders dispatch` starts every minute.
+"""
 
 from __future__ import annotations
 
 from flask import Flask
-from werkzeug.middleware.proxy_fix import ProxyFix
 
-from backend import cli, errors
-from backend.amputations.routes import blp as amputations_blp
-from backend.api import Api, swagger_ui_assets
-from backend.audit.routes import blp as audit_blp
-from backend.auth.routes import blp as auth_blp
+from backend import cli
 from backend.auth.service import AuthSettings
 from backend.config import Config
 from backend.core import request_context
-from backend.core.blueprint import IdConverter, id_param_schema
 from backend.db import Database
-from backend.diary.routes import blp as diary_blp
-from backend.flags.routes import blp as flags_blp
-from backend.health.routes import blp as health_blp
-from backend.locks.routes import blp as locks_blp
-from backend.mobile_sync.routes import blp as mobile_sync_blp
-from backend.participants.routes import blp as participants_blp
-from backend.portal.routes import blp as portal_blp
-from backend.reminders.routes import blp as reminders_blp
-from backend.symptoms.routes import blp as symptoms_blp
-from backend.tasks.routes import blp as tasks_blp
-from backend.trial_sync.routes import blp as trial_sync_blp
 from backend.trial_sync.target import TrialDatabase
-from backend.ulcers.routes import blp as ulcers_blp
 from backend.ulcers.storage import FilesystemPhotoStore
-from backend.walks.routes import blp as walks_blp
-
-BLUEPRINTS = (
-    health_blp,
-    auth_blp,
-    participants_blp,
-    audit_blp,
-    diary_blp,
-    walks_blp,
-    symptoms_blp,
-    tasks_blp,
-    mobile_sync_blp,
-    flags_blp,
-    ulcers_blp,
-    amputations_blp,
-    reminders_blp,
-    trial_sync_blp,
-    locks_blp,
-)
 
 
 def create_app(config: Config | None = None, database: Database | None = None) -> Flask:
-    """Build the app; `config` defaults to the environment, `database` to config's URL."""
+    """Build the web app; `config` defaults to the environment, `database` to config's URL."""
+    from backend import web  # only here: the jobs app does without it
+
+    config = config or Config.from_env()
+    app = create_jobs_app(config, database)
+    web.init_app(app, config)
+    return app
+
+
+def create_jobs_app(config: Config | None = None, database: Database | None = None) -> Flask:
+    """The app without the API and the portal: what `flask` commands run in, from cron
+    (`FLASK_APP=backend.app:create_jobs_app flask reminders dispatch`)."""
     config = config or Config.from_env()
     request_context.configure_logging(config.log_level)
 
     app = Flask(__name__)
-    app.config.update(
-        SECRET_KEY=config.secret_key,
-        MAX_CONTENT_LENGTH=config.max_content_length,
-        LIMBTRACK=config,
-        **Api.flask_settings(),
-    )
-    if config.trusted_proxies:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxies, x_proto=config.trusted_proxies)  # type: ignore[method-assign]
-
-    request_context.init_app(app)
+    app.config.update(SECRET_KEY=config.secret_key, MAX_CONTENT_LENGTH=config.max_content_length, LIMBTRACK=config)
     (database or Database.from_url(config.database_url)).init_app(app)
     app.extensions["limbtrack_auth"] = AuthSettings.from_config(config)
     app.extensions["limbtrack_photo_store"] = FilesystemPhotoStore(config.photo_storage_dir)
     app.extensions["limbtrack_trial_db"] = TrialDatabase(config.trial_database_url)
-    app.register_blueprint(swagger_ui_assets)
-    app.url_map.converters["id"] = IdConverter
-    api = Api(app)
-    api.register_converter(IdConverter, id_param_schema)
-    for blueprint in BLUEPRINTS:
-        api.register_blueprint(blueprint)
-    app.register_blueprint(portal_blp)  # HTML pages over the same services; not part of the API spec
-    errors.init_app(app)  # after Api, so our envelope replaces flask-smorest's handler
     cli.init_app(app)
     return app
