@@ -23,12 +23,14 @@ Per size, in about a minute for 10,000:
     is due, exactly one diary reminder per participant. VACUUM ANALYZE afterwards;
  2. the fake FCM (tests/fake_fcm.py) serves in a process of its own, so its CPU never
     shares a GIL with what is measured; both measurements use it alike;
- 3. bare, dispatch, bare: each in a fresh child process.
+ 3. bare, dispatch, bare: each in a fresh child process (the checkout's modules compiled
+    to bytecode first, as in any deployment);
     * bare: the same N messages (built with backend.reminders.senders._message from the
       same tokens, texts and data) handed to `messaging.send_each` 500 at a time; the
       timed loop is the send_each calls only (building and the token fetch come first);
-    * dispatch: `flask reminders dispatch` (flask.cli.main, FLASK_APP=wsgi:app,
-      LIMBTRACK_ENV=production, FIREBASE_CREDENTIALS = a generated service account whose
+    * dispatch: `flask reminders dispatch` as README's crontab runs it (flask.cli.main,
+      FLASK_APP=backend.app:create_jobs_app, LIMBTRACK_ENV=production,
+      FIREBASE_CREDENTIALS = a generated service account whose
       token_uri is the fake's). The wrapper only points the SDK's FCM_URL at the fake
       (there is no setting for it) and, unless --no-breakdown, wraps a few functions of
       backend.reminders.dispatch with timers and counts SQL statements (a few hundred
@@ -125,8 +127,9 @@ def _instrument(stats: dict[str, list[float]]) -> None:
     wrap(cli, "dispatch_due_reminders|dispatch", "dispatch(): rest")
     wrap(senders.FcmSender, "check", "sender.check (OAuth token)")
     wrap(dispatch, "_close_abandoned", "close abandoned")
-    wrap(dispatch, "plan_reminders", "plan (read chunk, decide, insert)")
-    wrap(dispatch, "claim_due|_claim", "claim (UPDATE RETURNING, commit)")
+    wrap(dispatch, "_read_chunk", "plan: read a chunk of participants")
+    wrap(dispatch, "_plan_chunk|plan_reminders", "plan: decide, insert (claimed), commit")
+    wrap(dispatch, "claim_due|_claim", "claim from the queue (UPDATE RETURNING)")
     wrap(dispatch, "send_claimed|_send", "send: devices, people, render, pushes")
     wrap(senders.FcmSender, "send", "send: Message objects, results")
     wrap(messaging, "send_each", "send_each (the SDK)")
@@ -143,7 +146,7 @@ def _child_dispatch(fcm_url: str, report: Path, profile: Path | None, breakdown:
     stats: dict[str, list[float]] = {}
     if breakdown:
         _instrument(stats)
-    os.environ["FLASK_APP"] = "wsgi:app"
+    os.environ["FLASK_APP"] = "backend.app:create_jobs_app"
     sys.argv = ["flask", "reminders", "dispatch"]
     from flask.cli import main as flask_main
 
@@ -208,9 +211,10 @@ def _child_bare(fcm_url: str, report: Path, credentials_path: str, pushes_path: 
 def _child_baseline(fcm_url: str) -> int:
     """The imports and the app of the dispatch child, nothing sent: the RSS floor."""
     _point_sdk_at(fcm_url)
-    os.environ["FLASK_APP"] = "wsgi:app"
-    import wsgi  # noqa: F401
+    from backend.app import create_jobs_app
     from backend.reminders import dispatch, senders  # noqa: F401
+
+    create_jobs_app()
 
     return 0
 
@@ -834,7 +838,7 @@ def child_env(database_url: str, credentials_path: Path, workdir: Path) -> dict[
         **{
             k: v
             for k, v in os.environ.items()
-            if not k.startswith(("LIMBTRACK_", "DATABASE_URL", "FIREBASE_", "FLASK_"))
+            if not k.startswith(("LIMBTRACK_", "DATABASE_URL", "FIREBASE_", "FLASK_", "PYTHONDONTWRITEBYTECODE"))
         },
         "LIMBTRACK_ENV": "production",
         "SECRET_KEY": secrets.token_urlsafe(48),
@@ -842,8 +846,18 @@ def child_env(database_url: str, credentials_path: Path, workdir: Path) -> dict[
         "FIREBASE_CREDENTIALS": str(credentials_path),
         "PHOTO_STORAGE_DIR": str(workdir / "photos"),
         "TRIAL_DATABASE_URL": f"sqlite:///{workdir}/trial.db",
-        "PYTHONDONTWRITEBYTECODE": "1",
     }
+
+
+def compile_checkout() -> None:
+    """Bytecode for this checkout's modules, as a deployment has it (pip compiled the
+    venv's): with PYTHONDONTWRITEBYTECODE set, as it may be on a workstation, every child
+    would compile backend/ from source again, a cost no installed dispatcher pays."""
+    import compileall
+
+    for folder in ("backend", "bench", "tests"):
+        compileall.compile_dir(ROOT / folder, quiet=1)
+    compileall.compile_file(ROOT / "wsgi.py", quiet=1)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -866,6 +880,7 @@ def main(argv: list[str] | None = None) -> int:
     runs: list[Run] = []
     valid = True
     headline: Run | None = None
+    compile_checkout()
     with tempfile.TemporaryDirectory(prefix="limbtrack-bench-reminders-") as tmp, fake_fcm() as fake:
         workdir = Path(tmp)
         credentials_path = workdir / "service-account.json"
