@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import secrets
@@ -218,6 +219,10 @@ def jobs_run(name: str) -> None:
 @reminders_cli.command("dispatch")
 def reminders_dispatch() -> None:
     """Send the reminders that are due (cron: every minute; safe on several machines)."""
+    # The modules and the app live until the process exits: the cycle collector need not
+    # walk their objects again, neither during the run nor at exit, where that walk took
+    # a fifth of a second of a command that runs every minute.
+    gc.freeze()
     try:
         sender = make_sender(_config().firebase_credentials)
         try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -103,7 +103,7 @@ class Decision:
 
 
 def _at(day: date, moment: time, tz: str) -> datetime:
-    return datetime.combine(day, moment, tzinfo=ZoneInfo(tz)).astimezone(ZoneInfo("UTC"))
+    return datetime.combine(day, moment, tzinfo=ZoneInfo(tz)).astimezone(UTC)
 
 
 def _scheduled(protocol: Mapping[str, Any], kind: ReminderKind, study_day: int | None) -> bool:

@@ -147,7 +147,11 @@ class ProtocolSettings:
 
 def assessment(document: Mapping[str, Any], task: str) -> dict[str, Any] | None:
     """The protocol document's assessment schedule of `task`, if it has one."""
-    return next((a for a in document["assessments"] if a["task"] == task), None)
+    found: dict[str, Any]
+    for found in document["assessments"]:  # a loop, not next(genexpr): the planner asks per participant
+        if found["task"] == task:
+            return found
+    return None
 
 
 _settings_cache: dict[tuple[int, str], ProtocolSettings] = {}
