@@ -7,6 +7,7 @@ connection with an outer transaction so every test rolls back.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -15,7 +16,7 @@ from typing import Any, TypeVar
 from flask import Flask, current_app, g
 from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InvalidatePoolError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -145,6 +146,36 @@ def begin_as_writer(session: Session) -> None:
         session.connection(execution_options={_WRITER: True})  # type: ignore[misc]  # our own option
 
 
+# A pooled connection idle longer than this is pinged before it is handed out.
+PING_AFTER_IDLE_S = 10.0
+_IDLE_SINCE = "limbtrack_idle_since"
+
+
+def ping_when_idle(engine: Engine, after_s: float = PING_AFTER_IDLE_S) -> None:
+    """Ping a pooled connection on checkout only when it sat idle for `after_s` seconds.
+
+    pool_pre_ping pings on every checkout: a round trip per request. What it guards
+    against (a server restart, an idle timeout of the server or of a firewall) hits
+    connections that sat idle; one that answered a moment ago is as good as a ping. A
+    failed ping invalidates the pool (as pool_pre_ping does) and the pool retries with a
+    new connection. A connection that dies while in use fails its statement: SQLAlchemy
+    invalidates the pool and the client gets a 503 (errors.py)."""
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.pop(_IDLE_SINCE, None)  # none yet: a new connection
+        if idle_since is None or time.monotonic() - idle_since < after_s:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            raise InvalidatePoolError(f"ping after {after_s:g} s idle failed: {type(exc).__name__}") from exc
+
+
 class Database:
     """The operational database of one app: an engine and its sessionmaker."""
 
@@ -153,8 +184,10 @@ class Database:
         self.sessionmaker = session_factory or sessionmaker(engine, expire_on_commit=False)
 
     @classmethod
-    def from_url(cls, url: str) -> Database:
-        return cls(make_engine(url, pool_pre_ping=True))
+    def from_url(cls, url: str, *, ping_after_idle_s: float = PING_AFTER_IDLE_S) -> Database:
+        engine = make_engine(url)
+        ping_when_idle(engine, ping_after_idle_s)
+        return cls(engine)
 
     def init_app(self, app: Flask) -> None:
         app.extensions["limbtrack_db"] = self

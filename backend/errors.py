@@ -11,6 +11,7 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, g, jsonify
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,11 @@ class TooManyRequests(DomainError):
     code = "too_many_requests"
 
 
+class DatabaseUnavailable(DomainError):
+    status = 503
+    code = "database_unavailable"
+
+
 def error_body(status: int, code: str, message: str, errors: Any = None) -> dict[str, Any]:
     body: dict[str, Any] = {
         "code": code,
@@ -120,6 +126,18 @@ def handle_domain_error(exc: DomainError) -> Response:
     return _respond(error_body(exc.status, exc.code, exc.message, exc.errors), exc.headers)
 
 
+def handle_database_error(exc: DBAPIError) -> Response:
+    """A lost database connection (a server restart, a killed backend) is a 503 the client
+    may retry: SQLAlchemy has invalidated the pool, so the next request reconnects. Any
+    other database error is unexpected (500)."""
+    if not exc.connection_invalidated:
+        return handle_unexpected(exc)
+    log.warning("database connection lost (request_id=%s): %s", g.get("request_id"), type(exc.orig).__name__)
+    unavailable = DatabaseUnavailable("The database is briefly unavailable; try again in a moment.")
+    unavailable.headers["Retry-After"] = "1"
+    return handle_domain_error(unavailable)
+
+
 def handle_unexpected(exc: BaseException) -> Response:
     """Log the failure with its request id; tell the client nothing internal."""
     log.exception("unhandled error (request_id=%s)", g.get("request_id"))
@@ -130,4 +148,5 @@ def handle_unexpected(exc: BaseException) -> Response:
 def init_app(app: Flask) -> None:
     app.register_error_handler(DomainError, handle_domain_error)
     app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(DBAPIError, handle_database_error)
     app.register_error_handler(Exception, handle_unexpected)

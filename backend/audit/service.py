@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, insert, inspect, select
+from sqlalchemy import Column, Select, insert, inspect, select
 from sqlalchemy.orm import Session
 
 from backend.audit.models import AccessEvent, AuditEvent
@@ -23,7 +23,9 @@ def snapshot(obj: Base) -> dict[str, Any]:
     """The column values of `obj` as JSON, for an audit before/after."""
     mapper = inspect(obj).mapper
     return {
-        attr.key: jsonable(getattr(obj, attr.key)) for attr in mapper.column_attrs if attr.key not in _SECRET_COLUMNS
+        attr.key: jsonable(getattr(obj, attr.key))
+        for attr in mapper.column_attrs
+        if attr.key not in _SECRET_COLUMNS and isinstance(attr.columns[0], Column)  # not SQL expressions
     }
 
 

@@ -16,7 +16,7 @@ from typing import Any, cast
 
 import qrcode
 from sqlalchemy import CursorResult, Update, bindparam, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, undefer
 
 from backend.audit.service import record_audit
 from backend.auth import throttle
@@ -292,6 +292,9 @@ _ACCESS_TOKEN = (
     .outerjoin(Participant, Device.participant_id == Participant.id)
     .outerjoin(StaffUser, AuthSession.staff_user_id == StaffUser.id)
     .where(AuthToken.token_hash == bindparam("token_hash"), AuthToken.kind == TokenKind.ACCESS)
+    # Read with the participant, in the request's transaction: a write of the patient app
+    # then needs no query of its own to find that no data lock is active (locks.service).
+    .options(undefer(Participant.has_active_lock))
 )
 
 

@@ -14,9 +14,10 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Row, Select, bindparam, select, update
+from sqlalchemy import Row, Select, bindparam, event, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import instance_dict
 
 from backend.audit.service import record_audit, record_staff_read, snapshot
 from backend.auth.policy import MANAGE_LOCKS, participant_in_scope, require_role
@@ -65,6 +66,7 @@ def set_lock(session: Session, actor: Actor, participant_id: int, data: dict[str
             _release(session, actor, participant, current, reason, now)
         session.add(lock)
         session.flush()
+        session.expire(participant, [_HAS_ACTIVE_LOCK])
     except IntegrityError:  # another admin set a lock on this scope a moment ago
         session.rollback()
         raise Conflict(f"{_scope_name(participant, visit_code)} was locked by someone else a moment ago.") from None
@@ -114,6 +116,7 @@ def _release(
         session.rollback()
         raise Conflict(f"Data lock {lock.id} was released by someone else a moment ago; look again.")
     session.refresh(lock)  # the row as released (this frees the scope's "active" slot)
+    session.expire(participant, [_HAS_ACTIVE_LOCK])
     record_audit(
         session,
         actor,
@@ -181,7 +184,10 @@ def ensure_writable(session: Session, actor: Actor, participant: Participant, *d
 
     Callers check, in this order: scope (404, so nothing leaks), replay (a replay returns
     the original: it writes nothing), validation (422/409: it fixes the day), then this.
-    Costs one indexed query when the participant has no active lock."""
+    Costs no query when this transaction has read already that the participant has no
+    active lock (the token lookup of the patient app does), else one indexed query."""
+    if _read_no_active_lock(participant):
+        return
     active = _active_locks(session, participant)
     if not active:
         return
@@ -208,6 +214,26 @@ def ensure_study_days_movable(session: Session, actor: Actor, participant: Parti
     """Refuse (423) a change of day 0 while any lock is active: every record's study day
     moves, so records would move into or out of a locked visit's window."""
     _refuse(actor, participant, _active_locks(session, participant))
+
+
+_HAS_ACTIVE_LOCK = "has_active_lock"
+
+
+def _read_no_active_lock(participant: Participant) -> bool:
+    """Whether this transaction read `participant.has_active_lock` (deferred: only a query
+    that asks for it reads it) and found none. Checking is not locking, now as before: a
+    lock committed after the transaction's read is not seen, whether that read was this
+    flag (at the token lookup) or the lock query (a moment later). Within a transaction
+    set_lock and _release expire the flag; _forget_lock_flags expires it at commit (a
+    rollback expires everything), so a later transaction reads the locks again."""
+    return instance_dict(participant).get(_HAS_ACTIVE_LOCK) is False
+
+
+@event.listens_for(Session, "after_commit")
+def _forget_lock_flags(session: Session) -> None:
+    for obj in session.identity_map.values():
+        if isinstance(obj, Participant) and _HAS_ACTIVE_LOCK in instance_dict(obj):
+            session.expire(obj, [_HAS_ACTIVE_LOCK])
 
 
 def _active_locks(session: Session, participant: Participant) -> Sequence[_ActiveRow]:
