@@ -149,6 +149,14 @@ _DEFAULTS = {
     for column in _TABLE.columns
     if isinstance(column.default, ColumnDefault) and column.default.is_scalar
 }
+# A callable default (a timestamp, say) or a server default would be skipped by _insert:
+# fail at import, not with a NULL in a trial's data.
+if not all(
+    (column.default is None or column.key in _DEFAULTS) and column.server_default is None
+    for column in _TABLE.columns
+    if column.key != "id"
+):
+    raise RuntimeError("pain_score has a column default that diary.service._insert does not apply")
 
 
 def _nearby_scores(session: Session, participant_id: int, client_uuid: UUID, day: date) -> list[_Nearby]:
