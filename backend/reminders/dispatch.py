@@ -94,8 +94,8 @@ def dispatch_due_reminders(
     worker = worker or f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
     report = DispatchReport()
     _close_abandoned(session, now, report)
-    for planned in _plan(session, now, report, claim=(worker, clock)):
-        send_claimed(session, sender, planned, max(now, clock()), report)
+    for planned, recipients in _plan(session, now, report, claim=(worker, clock)):
+        send_claimed(session, sender, planned, max(now, clock()), report, recipients)
     while batch := claim_due(session, max(now, clock()), worker):
         send_claimed(session, sender, batch, max(now, clock()), report)
     return report
@@ -141,14 +141,16 @@ _CLAIMED = (
 
 def _plan(
     session: Session, now: datetime, report: DispatchReport, claim: tuple[str, Callable[[], datetime]] | None = None
-) -> Iterator[Sequence[Any]]:
+) -> Iterator[tuple[Sequence[Any], _Recipients]]:
     """Plan a chunk of participants at a time. With `claim` (worker, clock), the rows to
-    send are written claimed by that worker and yielded, chunk by chunk, once committed."""
+    send are written claimed by that worker and yielded, chunk by chunk, once committed,
+    with what the planner read of their recipients."""
     last_id = 0
     while people := _read_chunk(session, last_id):
         worker, claimed_at = (claim[0], max(now, claim[1]())) if claim else (None, None)
-        if mine := _plan_chunk(session, people, now, report, worker, claimed_at):
-            yield mine
+        mine, recipients = _plan_chunk(session, people, now, report, worker, claimed_at)
+        if mine:
+            yield mine, recipients
         last_id = people[-1].id
 
 
@@ -162,6 +164,8 @@ def _read_chunk(session: Session, after_id: int) -> Sequence[Any]:
             Participant.timezone,
             Participant.day0_date,
             Participant.enrolled_at,
+            Participant.language,
+            Participant.status,
         )
         .where(Participant.status == ParticipantStatus.ACTIVE, Participant.id > after_id)
         .order_by(Participant.id)
@@ -176,9 +180,16 @@ def _plan_chunk(
     report: DispatchReport,
     worker: str | None,
     claimed_at: datetime | None,
-) -> list[Any]:
-    """Write the chunk's due rows and commit; the rows claimed for `worker` come back."""
-    rows = [_row(d, now, worker, claimed_at) for d in _decide(session, people, now)]
+) -> tuple[list[Any], _Recipients]:
+    """Write the chunk's due rows and commit; the rows claimed for `worker` come back,
+    with the chunk's recipients (read once here, for planning and for sending)."""
+    first, last = people[0].id, people[-1].id
+    recipients = _Recipients(
+        _devices(session, PushDevice.participant_id.between(first, last), now),
+        {p.id: p for p in people},
+        _settings(session, ReminderSettings.participant_id.between(first, last)),
+    )
+    rows = [_row(d, now, worker, claimed_at) for d in _decide(session, people, recipients, now)]
     inserted: Sequence[Any] = []
     if rows:
         # A row another dispatcher planned first stays its (and its claim); ours come back.
@@ -187,27 +198,45 @@ def _plan_chunk(
         report.planned += sum(1 for row in inserted if row.status != ReminderStatus.SKIPPED)
         report.skipped += sum(1 for row in inserted if row.status == ReminderStatus.SKIPPED)
     session.commit()  # claimed before anything is sent: never sent twice
-    return [row for row in inserted if row.status == ReminderStatus.SENDING]
+    return [row for row in inserted if row.status == ReminderStatus.SENDING], recipients
 
 
-def _decide(session: Session, people: Sequence[Any], now: datetime) -> Iterator[tuple[int, schedule.Decision]]:
+@dataclass
+class _Recipients:
+    """What sending needs of a batch's participants: their active devices (by device id),
+    the participants (id, study_id, language, status, timezone) and their own settings."""
+
+    devices: dict[int, list[Any]]
+    people: dict[int, Any]
+    settings: dict[int, ReminderSettings]
+
+
+def _devices(session: Session, which: Any, now: datetime) -> dict[int, list[Any]]:
+    devices: dict[int, list[Any]] = defaultdict(list)
+    for d in session.execute(
+        active_devices(now)
+        .with_only_columns(PushDevice.id, PushDevice.participant_id, PushDevice.fcm_token, PushDevice.platform)
+        .where(which)
+        .order_by(PushDevice.id)
+    ):
+        devices[d.participant_id].append(d)
+    return dict(devices)
+
+
+def _settings(session: Session, which: Any) -> dict[int, ReminderSettings]:
+    return {s.participant_id: s for s in session.scalars(select(ReminderSettings).where(which))}
+
+
+def _decide(
+    session: Session, people: Sequence[Any], recipients: _Recipients, now: datetime
+) -> Iterator[tuple[int, schedule.Decision]]:
     """Plan every participant of the chunk from a handful of set-based reads."""
     # The chunk's ids are consecutive in id order: a range, not a 500-item IN list (whose
     # placeholders cost more to render and parse than the query does to run). Rows of
     # participants in the range who are not active are read too, and ignored.
     first, last = people[0].id, people[-1].id
     since = now.date() - timedelta(days=9)  # covers yesterday's study week in any zone
-    settings = {
-        s.participant_id: s
-        for s in session.scalars(select(ReminderSettings).where(ReminderSettings.participant_id.between(first, last)))
-    }
-    with_device = set(
-        session.scalars(
-            active_devices(now)
-            .with_only_columns(PushDevice.participant_id)
-            .where(PushDevice.participant_id.between(first, last))
-        )
-    )
+    settings, with_device = recipients.settings, recipients.devices
     existing: dict[int, dict[tuple[ReminderKind, date, int], ReminderStatus]] = defaultdict(dict)
     for r in session.execute(
         select(Reminder.participant_id, Reminder.kind, Reminder.local_date, Reminder.attempt, Reminder.status).where(
@@ -350,28 +379,32 @@ class _Outgoing:
     push: Push
 
 
-def send_claimed(session: Session, sender: Sender, batch: Sequence[Any], now: datetime, report: DispatchReport) -> None:
-    ids = list({r.participant_id for r in batch})
-    devices: dict[int, list[Any]] = defaultdict(list)
-    for d in session.execute(
-        active_devices(now)
-        .with_only_columns(PushDevice.id, PushDevice.participant_id, PushDevice.fcm_token, PushDevice.platform)
-        .where(among(session, PushDevice.participant_id, ids))
-        .order_by(PushDevice.id)
-    ):
-        devices[d.participant_id].append(d)
-    people = {
-        p.id: p
-        for p in session.execute(
+def send_claimed(
+    session: Session,
+    sender: Sender,
+    batch: Sequence[Any],
+    now: datetime,
+    report: DispatchReport,
+    recipients: _Recipients | None = None,
+) -> None:
+    """Send a claimed batch and record the outcome. `recipients`: what the planner of this
+    batch read a moment ago in this run; else (retries, releases) read here."""
+    if recipients is None:
+        ids = list({r.participant_id for r in batch})
+        people_read = session.execute(
             select(
                 Participant.id, Participant.study_id, Participant.language, Participant.status, Participant.timezone
             ).where(among(session, Participant.id, ids))
         )
-    }
-    protocols = {sid: current_protocol(session, sid).document for sid in {p.study_id for p in people.values()}}
+        recipients = _Recipients(
+            _devices(session, among(session, PushDevice.participant_id, ids), now),
+            {p.id: p for p in people_read},
+            _settings(session, among(session, ReminderSettings.participant_id, ids)),
+        )
+    devices, people, settings = recipients.devices, recipients.people, recipients.settings
+    studies = {people[r.participant_id].study_id for r in batch}
+    protocols = {sid: current_protocol(session, sid).document for sid in studies}
     study_prefs = {sid: schedule.preferences(document["reminders"], None) for sid, document in protocols.items()}
-    own_settings = select(ReminderSettings).where(among(session, ReminderSettings.participant_id, ids))
-    settings = {s.participant_id: s for s in session.scalars(own_settings)}
     finished: dict[int, dict[str, Any]] = {}  # reminder id -> its new state
     outgoing: list[_Outgoing] = []
     for reminder in batch:
