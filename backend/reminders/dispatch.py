@@ -127,6 +127,7 @@ def plan_reminders(session: Session, now: datetime, report: DispatchReport) -> N
         pass
 
 
+# What send_claimed needs of a claimed row, whether the planner or claim_due claimed it.
 _CLAIMED = (
     _reminders.c.id,
     _reminders.c.participant_id,
@@ -356,16 +357,7 @@ def claim_due(session: Session, now: datetime, worker: str) -> Sequence[Any]:
         update(Reminder)
         .where(Reminder.id == picked.c.id, Reminder.status == ReminderStatus.PENDING)
         .values(status=ReminderStatus.SENDING, claimed_at=now, claimed_by=worker, tries=Reminder.tries + 1)
-        .returning(
-            Reminder.id,
-            Reminder.participant_id,
-            Reminder.kind,
-            Reminder.local_date,
-            Reminder.attempt,
-            Reminder.expires_at,
-            Reminder.tries,
-            Reminder.claimed_by,
-        ),
+        .returning(*_CLAIMED),
         execution_options={"synchronize_session": False},
     ).all()
     session.commit()  # claimed before anything is sent: never sent twice

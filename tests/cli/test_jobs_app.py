@@ -15,7 +15,6 @@ ROOT = Path(__file__).resolve().parents[2]
 # Runs in a fresh interpreter: which modules a process imports is only visible there.
 SCRIPT = """
 import json, sys
-from flask.cli import ScriptInfo
 from backend.app import create_jobs_app
 
 app = create_jobs_app()
