@@ -48,25 +48,55 @@ def record_audit(
     # going through the unit of work (an AuditEvent object, a flush) cost 3 times the CPU.
     session.execute(
         _INSERT_EVENT,
-        {
-            "occurred_at": now or utcnow(),
-            "actor_type": actor.kind,
-            "actor_id": actor.audit_id,
-            "actor_role": actor.role,
-            "action": action,
-            "entity_type": entity.__tablename__,
-            "entity_id": str(inspect(entity).identity[0]),  # type: ignore[index]
-            "study_id": study_id if study_id is not None else actor.study_id,
-            "participant_id": participant_id,
-            "before": before,
-            "after": after,
-            "reason": reason,
-            "request_id": actor.request_id,
-        },
+        audit_values(
+            actor,
+            action,
+            entity.__tablename__,
+            inspect(entity).identity[0],  # type: ignore[index]
+            before=before,
+            after=after,
+            reason=reason,
+            participant_id=participant_id,
+            study_id=study_id,
+            now=now,
+        ),
     )
 
 
-_INSERT_EVENT = insert(Base.metadata.tables[AuditEvent.__tablename__])  # Core, not the ORM
+def audit_values(
+    actor: Actor,
+    action: str,
+    entity_type: str,
+    entity_id: object,
+    *,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    reason: str | None = None,
+    participant_id: int | None = None,
+    study_id: int | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """The audit_event row of one write, for a caller that inserts it in a statement of its
+    own making (AUDIT_EVENTS; record_audit is the usual way)."""
+    return {
+        "occurred_at": now or utcnow(),
+        "actor_type": actor.kind,
+        "actor_id": actor.audit_id,
+        "actor_role": actor.role,
+        "action": action,
+        "entity_type": entity_type,
+        "entity_id": str(entity_id),
+        "study_id": study_id if study_id is not None else actor.study_id,
+        "participant_id": participant_id,
+        "before": before,
+        "after": after,
+        "reason": reason,
+        "request_id": actor.request_id,
+    }
+
+
+AUDIT_EVENTS = Base.metadata.tables[AuditEvent.__tablename__]
+_INSERT_EVENT = insert(AUDIT_EVENTS)  # Core, not the ORM
 
 
 def record_access(

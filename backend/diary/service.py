@@ -11,7 +11,7 @@ from sqlalchemy import ColumnDefault, Select, and_, bindparam, func, insert, or_
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import instance_dict
 
-from backend.audit.service import record_audit, snapshot
+from backend.audit.service import AUDIT_EVENTS, audit_values, record_audit, snapshot
 from backend.auth.policy import participant_in_scope
 from backend.core import entries, idempotency
 from backend.core.actor import Actor
@@ -75,7 +75,7 @@ def _record_pain_score(session: Session, actor: Actor, data: dict[str, Any], now
     fingerprint = idempotency.fingerprint(data)
     # The day the score is for, if it is accepted (diary_date_for checks it below).
     day = data.get("diary_date") or local_date(data["recorded_at"], participant.timezone)
-    nearby = _nearby_scores(session, participant.id, data["client_uuid"], day)
+    nearby, new_id = _nearby_scores(session, participant.id, data["client_uuid"], day)
     replayed = next((row for row in nearby if row.client_uuid == data["client_uuid"]), None)
     if replayed is not None:
         idempotency.replay(replayed, fingerprint)
@@ -97,10 +97,7 @@ def _record_pain_score(session: Session, actor: Actor, data: dict[str, Any], now
     )
     score.study_day = entries.study_day(participant, day)
     current = next((row for row in nearby if row.diary_date == day and row.superseded_at is None), None)
-    _place_version(session, score, current, now)
-    record_audit(
-        session, actor, "pain_score.create", score, after=snapshot(score), participant_id=participant.id, now=now
-    )
+    _place_version(session, actor, score, current, now, new_id)
     week = [row.score for row in nearby if row.superseded_at is None and row.diary_date < day]
     _flag(session, participant, score, now, week)
     session.commit()
@@ -122,7 +119,7 @@ class _Nearby(Protocol):
 # of those steps.
 _TABLE = Base.metadata.tables[PainScore.__tablename__]
 _SCORES = _TABLE.c
-_NEARBY = select(
+_NEARBY_COLUMNS = (
     _SCORES.id,
     _SCORES.client_uuid,
     _SCORES.request_fingerprint,
@@ -130,19 +127,41 @@ _NEARBY = select(
     _SCORES.recorded_at,
     _SCORES.superseded_at,
     _SCORES.score,
-).where(
+)
+_NEARBY_MATCH = and_(
     _SCORES.participant_id == bindparam("participant_id"),
     or_(
         _SCORES.client_uuid == bindparam("client_uuid"),
         and_(_SCORES.superseded_at.is_(None), _SCORES.diary_date.between(bindparam("week_start"), bindparam("day"))),
     ),
 )
+_NEARBY = select(*_NEARBY_COLUMNS).where(_NEARBY_MATCH)
 _SUPERSEDE = update(_TABLE).where(_SCORES.id == bindparam("version_id")).values(superseded_at=bindparam("now"))
 _LINK_SUCCESSOR = (
     update(_TABLE).where(_SCORES.id == bindparam("version_id")).values(superseded_by_id=bindparam("successor_id"))
 )
 _INSERT = insert(_TABLE).returning(_SCORES.id)
 _INSERTED = [column.key for column in _TABLE.columns if column.key != "id"]
+
+# On PostgreSQL a new version costs two round trips fewer. The nearby read also draws the
+# id the version would get (a replay wastes it), so the version, its audit event and the
+# link from the version it supersedes can go as one statement: an INSERT carrying the
+# other two as data-modifying CTEs. Foreign keys are checked at the end of the statement.
+_NEW_VERSION = select(func.nextval(func.pg_get_serial_sequence(_TABLE.name, "id")).label("id")).cte("new_version")
+# (a CTE with a volatile function is evaluated once and never inlined into the join)
+_NEARBY_AND_NEW_ID = select(_NEW_VERSION.c.id.label("new_id"), *_NEARBY_COLUMNS).select_from(
+    _NEW_VERSION.outerjoin(_TABLE, _NEARBY_MATCH)
+)
+_EVENT = {
+    column.key: bindparam(f"event_{column.key}", type_=column.type)
+    for column in AUDIT_EVENTS.columns
+    if column.key != "id"
+}
+# (Parameters are prefixed: one named like a column of either table would fill that column.)
+_VERSION = {column.key: bindparam(f"new_{column.key}", type_=column.type) for column in _TABLE.columns}
+_INSERT_AUDITED = insert(_TABLE).values(_VERSION).add_cte(insert(AUDIT_EVENTS).values(_EVENT).cte("audit_event_insert"))
+_INSERT_AUDITED_AND_LINKED = _INSERT_AUDITED.add_cte(_LINK_SUCCESSOR.cte("superseded_version_update"))
+
 # Scalar column defaults (late_entry: False), applied as a flush would for a value not given.
 _DEFAULTS = {
     column.key: column.default.arg
@@ -159,40 +178,81 @@ if not all(
     raise RuntimeError("pain_score has a column default that diary.service._insert does not apply")
 
 
-def _nearby_scores(session: Session, participant_id: int, client_uuid: UUID, day: date) -> list[_Nearby]:
+def _nearby_scores(
+    session: Session, participant_id: int, client_uuid: UUID, day: date
+) -> tuple[list[_Nearby], int | None]:
     """In one read, what a new score is checked against: an earlier create with the same
     client_uuid (a replay), the day's current score, and the current scores of the week
-    before (the pain-rise flag). This took three queries."""
+    before (the pain-rise flag). This took three queries. On PostgreSQL, also the id for
+    a new version (None elsewhere)."""
     week_start = day - WEEK if day > date.min + WEEK else date.min  # a year-1 date is refused later, not here
     params = {"participant_id": participant_id, "client_uuid": client_uuid, "week_start": week_start, "day": day}
-    return list(session.execute(_NEARBY, params))
+    if session.get_bind().dialect.name != "postgresql":
+        return list(session.execute(_NEARBY, params)), None
+    rows = list(session.execute(_NEARBY_AND_NEW_ID, params))
+    return [row for row in rows if row.id is not None], rows[0].new_id
 
 
-def _place_version(session: Session, score: PainScore, current: _Nearby | None, now: datetime) -> None:
-    """Make `score` the current version of its day, or file it behind a later `current`.
-
-    The earlier current version is updated by id, without loading it as an object."""
+def _place_version(
+    session: Session, actor: Actor, score: PainScore, current: _Nearby | None, now: datetime, new_id: int | None
+) -> None:
+    """Make `score` the current version of its day, or file it behind a later `current`;
+    write its audit event. The earlier current version is updated by id, not loaded."""
+    superseded = None  # the id of the version `score` takes the place of
     if current is not None and current.recorded_at > score.recorded_at:
         score.superseded_at = now
         score.superseded_by_id = current.id
-        _insert(session, score)
-        return
-    if current is not None:
+    elif current is not None:
+        superseded = current.id
         # Free the day's "current" slot (a partial unique index) before the new row takes it.
-        session.execute(_SUPERSEDE, {"version_id": current.id, "now": now})
-    _insert(session, score)
-    if current is not None:
-        session.execute(_LINK_SUCCESSOR, {"version_id": current.id, "successor_id": score.id})
+        session.execute(_SUPERSEDE, {"version_id": superseded, "now": now})
+    values = _complete(score)
+    if new_id is None:  # not PostgreSQL: a statement each
+        score.id = session.execute(_INSERT, values).scalar_one()
+        if superseded is not None:
+            session.execute(_LINK_SUCCESSOR, {"version_id": superseded, "successor_id": score.id})
+        _file(session, score)
+        record_audit(
+            session,
+            actor,
+            "pain_score.create",
+            score,
+            after=snapshot(score),
+            participant_id=score.participant_id,
+            now=now,
+        )
+        return
+    score.id = new_id
+    event = audit_values(
+        actor,
+        "pain_score.create",
+        _TABLE.name,
+        new_id,
+        after=snapshot(score),
+        participant_id=score.participant_id,
+        now=now,
+    )
+    params = {f"new_{key}": value for key, value in values.items()}
+    params.update({"new_id": new_id}, **{f"event_{key}": value for key, value in event.items()})
+    if superseded is None:
+        session.execute(_INSERT_AUDITED, params)
+    else:
+        session.execute(_INSERT_AUDITED_AND_LINKED, {**params, "version_id": superseded, "successor_id": new_id})
+    _file(session, score)
 
 
-def _insert(session: Session, score: PainScore) -> None:
-    """INSERT a new version with one Core statement, then file it in the session as the
-    persistent object it now is (no SQL). The unit of work's flush of this one object cost
-    more CPU than the statement itself. Every column is given, so none is left unloaded."""
+def _complete(score: PainScore) -> dict[str, Any]:
+    """The new version's column values (id aside), defaults applied as a flush would."""
     values = {key: instance_dict(score).get(key, _DEFAULTS.get(key)) for key in _INSERTED}
-    score.id = session.execute(_INSERT, values).scalar_one()
     for key, value in values.items():
         setattr(score, key, value)
+    return values
+
+
+def _file(session: Session, score: PainScore) -> None:
+    """File a version just INSERTed with Core in the session as the persistent object it
+    now is (no SQL). The unit of work's flush of this one object cost more CPU than the
+    statement itself. Every column was given, so none is left unloaded."""
     make_transient_to_detached(score)
     session.add(score)
 

@@ -11,7 +11,10 @@ from typing import Any
 import pytest
 import time_machine
 from flask.testing import FlaskClient
+from sqlalchemy import Engine, event, select
+from sqlalchemy.orm import Session
 
+from backend.audit.models import AuditEvent
 from backend.diary import service as diary_service
 from backend.staff.models import StaffUser
 from tests.diary.helpers import Patient, field_errors, participant_url, tehran
@@ -52,7 +55,8 @@ def test_a_score_racing_another_of_the_same_day_is_filed_after_it(
 
     def read_before_the_other_committed(*args: Any) -> Any:
         reads.append(1)
-        return [] if len(reads) == 1 else real_read(*args)
+        nearby, new_id = real_read(*args)
+        return ([] if len(reads) == 1 else nearby), new_id
 
     monkeypatch.setattr(diary_service, "_nearby_scores", read_before_the_other_committed)
     second = patient.post_score(5, tehran("2026-03-05", "20:00"))
@@ -62,6 +66,50 @@ def test_a_score_racing_another_of_the_same_day_is_filed_after_it(
     versions = {s["id"]: s for s in patient.scores(include_superseded="true")}
     assert versions[first["id"]]["superseded_by_id"] == second.json["id"]
     assert [s["score"] for s in patient.scores()] == [5]
+
+
+def test_a_later_score_of_the_day_costs_four_statements_on_postgresql(
+    patient: Patient, engine: Engine, db: Session
+) -> None:
+    """The hot path of the patient app (see bench/): on PostgreSQL the new version, its
+    audit event and the link from the version it supersedes go as one statement."""
+    first = patient.post_score(3, tehran("2026-03-05", "19:00")).json
+    headers = patient.headers  # (a fresh token is issued with statements of its own)
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        verb = statement.split(None, 1)[0].upper()
+        if verb not in ("SAVEPOINT", "RELEASE"):  # the test's outer transaction
+            statements.append(verb)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        body = patient.score_body(5, tehran("2026-03-05", "20:00"))
+        second = patient.client.post("/api/v1/me/pain-scores", json=body, headers=headers)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+
+    assert second.status_code == 201, second.json
+    if engine.dialect.name == "postgresql":
+        # token, nearby scores (+ the new id), free the day's slot, version + event + link
+        assert statements == ["SELECT", "WITH", "UPDATE", "WITH"]
+    else:
+        assert statements == ["SELECT", "SELECT", "UPDATE", "INSERT", "UPDATE", "INSERT"]
+    versions = {s["id"]: s for s in patient.scores(include_superseded="true")}
+    assert versions[first["id"]]["superseded_by_id"] == second.json["id"]
+    events = db.scalars(
+        select(AuditEvent).where(AuditEvent.entity_type == "pain_score", AuditEvent.entity_id == str(second.json["id"]))
+    ).all()
+    assert [(e.action, e.entity_type, e.participant_id) for e in events] == [
+        ("pain_score.create", "pain_score", patient.id)
+    ]
+    assert events[0].after is not None
+    assert {k: events[0].after[k] for k in ("id", "score", "diary_date", "superseded_by_id")} == {
+        "id": second.json["id"],
+        "score": 5,
+        "diary_date": "2026-03-05",
+        "superseded_by_id": None,
+    }
 
 
 def test_an_older_entry_arriving_late_is_filed_behind_the_current_one(patient: Patient) -> None:
