@@ -13,7 +13,20 @@ from urllib.parse import urlsplit
 
 import qrcode
 import qrcode.image.svg
-from flask import Blueprint, Response, current_app, g, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    Request,
+    Response,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from markupsafe import Markup
 from marshmallow import Schema, ValidationError
 from sqlalchemy import select
@@ -63,6 +76,19 @@ def _setup(state: Any) -> None:
         # sign-in (and the staff session) after IDLE_TIMEOUT without a request.
         PERMANENT_SESSION_LIFETIME=config.staff_refresh_ttl,
     )
+    app.session_interface = PortalOnlySession()
+
+
+class PortalOnlySession(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, opened for the portal's pages only. The cookie is
+    sent only to /portal; the API authenticates each request by its bearer token, and
+    building a signer and reading a cookie on every API request cost CPU for nothing.
+    Elsewhere the session is Flask's NullSession, which refuses writes."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if request.path != blp.url_prefix and not request.path.startswith(f"{blp.url_prefix}/"):
+            return None
+        return super().open_session(app, request)
 
 
 PUBLIC = frozenset({"portal.sign_in", "portal.static"})
