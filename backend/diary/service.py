@@ -243,10 +243,11 @@ def _place_version(
 
 def _complete(score: PainScore) -> dict[str, Any]:
     """The new version's column values (id aside), defaults applied as a flush would."""
-    values = {key: instance_dict(score).get(key, _DEFAULTS.get(key)) for key in _INSERTED}
-    for key, value in values.items():
-        setattr(score, key, value)
-    return values
+    state = instance_dict(score)
+    for key in _INSERTED:
+        if key not in state:
+            setattr(score, key, _DEFAULTS.get(key))
+    return {key: state[key] for key in _INSERTED}
 
 
 def _file(session: Session, score: PainScore) -> None:
