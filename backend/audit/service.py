@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Column, Select, insert, inspect, select
@@ -21,12 +22,18 @@ _SECRET_COLUMNS = {"password_hash", "code_hash", "token_hash", "request_fingerpr
 
 def snapshot(obj: Base) -> dict[str, Any]:
     """The column values of `obj` as JSON, for an audit before/after."""
-    mapper = inspect(obj).mapper
-    return {
-        attr.key: jsonable(getattr(obj, attr.key))
-        for attr in mapper.column_attrs
+    return {key: jsonable(getattr(obj, key)) for key in _snapshot_keys(type(obj))}
+
+
+@cache
+def _snapshot_keys(model: type[Base]) -> tuple[str, ...]:
+    """The mapped columns of a model a snapshot copies (once per model: every audited
+    write takes a snapshot)."""
+    return tuple(
+        attr.key
+        for attr in inspect(model).column_attrs
         if attr.key not in _SECRET_COLUMNS and isinstance(attr.columns[0], Column)  # not SQL expressions
-    }
+    )
 
 
 def record_audit(

@@ -10,7 +10,7 @@ from uuid import UUID
 
 def jsonable(value: Any) -> Any:
     """Dates and times in ISO 8601, enums by value, UUIDs as text; the rest unchanged."""
-    if isinstance(value, datetime | date | time):
+    if isinstance(value, (datetime, date, time)):
         return value.isoformat()
     if isinstance(value, Enum):
         return value.value
