@@ -40,7 +40,7 @@ class Ulcer(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    participant_id: Mapped[int] = mapped_column(ForeignKey("participant.id"), index=True)
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participant.id"))  # indexed by the unique keys
     client_uuid: Mapped[uuid.UUID] = mapped_column(Uuid)
     request_fingerprint: Mapped[str] = mapped_column(String(64))
     label: Mapped[str] = mapped_column(String(40))  # "A", "heel ulcer": never a name
