@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 from uuid import UUID
 
-from sqlalchemy import ColumnDefault, Select, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import ColumnDefault, CursorResult, Select, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import instance_dict
 
-from backend.audit.service import AUDIT_EVENTS, audit_values, record_audit, snapshot
+from backend.audit.service import AUDIT_EVENTS, audit_values, snapshot
 from backend.auth.policy import participant_in_scope
 from backend.core import entries, idempotency
 from backend.core.actor import Actor
@@ -141,11 +141,12 @@ _LINK_SUCCESSOR = (
     update(_TABLE).where(_SCORES.id == bindparam("version_id")).values(superseded_by_id=bindparam("successor_id"))
 )
 _INSERT = insert(_TABLE).returning(_SCORES.id)
+_INSERT_EVENT = insert(AUDIT_EVENTS)
 _INSERTED = [column.key for column in _TABLE.columns if column.key != "id"]
 
-# On PostgreSQL a new version costs two round trips fewer. The nearby read also draws the
-# id the version would get (a replay wastes it), so the version, its audit event and the
-# link from the version it supersedes can go as one statement: an INSERT carrying the
+# On PostgreSQL a new version costs three round trips fewer. The nearby read also draws
+# the id the version would get (a replay wastes it), so the version, its audit event and
+# the update of the version it supersedes can go as one statement: an INSERT carrying the
 # other two as data-modifying CTEs. Foreign keys are checked at the end of the statement.
 _NEW_VERSION = select(func.nextval(func.pg_get_serial_sequence(_TABLE.name, "id")).label("id")).cte("new_version")
 # (a CTE with a volatile function is evaluated once and never inlined into the join)
@@ -159,8 +160,27 @@ _EVENT = {
 }
 # (Parameters are prefixed: one named like a column of either table would fill that column.)
 _VERSION = {column.key: bindparam(f"new_{column.key}", type_=column.type) for column in _TABLE.columns}
-_INSERT_AUDITED = insert(_TABLE).values(_VERSION).add_cte(insert(AUDIT_EVENTS).values(_EVENT).cte("audit_event_insert"))
-_INSERT_AUDITED_AND_LINKED = _INSERT_AUDITED.add_cte(_LINK_SUCCESSOR.cte("superseded_version_update"))
+_AUDIT_EVENT_INSERT = insert(AUDIT_EVENTS).values(_EVENT).cte("audit_event_insert")
+_INSERT_AUDITED = insert(_TABLE).values(_VERSION).add_cte(_AUDIT_EVENT_INSERT)
+# The new version is selected FROM the update of the one it supersedes: PostgreSQL runs
+# the sub-statements of one statement side by side, but cannot insert a row selected from
+# the UPDATE before the UPDATE has produced it, so the old row has left the day's
+# "current" slot (the partial unique index) when the new one takes it.
+_SUPERSEDED = (
+    update(_TABLE)
+    .where(_SCORES.id == bindparam("version_id"))
+    .values(superseded_at=bindparam("now"), superseded_by_id=bindparam("successor_id"))
+    .returning(_SCORES.id)
+    .cte("superseded_version_update")
+)
+_INSERT_SUPERSEDING = (
+    insert(_TABLE)
+    .from_select(
+        list(_VERSION), select(*(param.label(key) for key, param in _VERSION.items())).select_from(_SUPERSEDED)
+    )
+    .add_cte(_AUDIT_EVENT_INSERT)
+    .execution_options(preserve_rowcount=True)  # checked: one row, or the old one was not found
+)
 
 # Scalar column defaults (late_entry: False), applied as a flush would for a value not given.
 _DEFAULTS = {
@@ -204,24 +224,47 @@ def _place_version(
         score.superseded_by_id = current.id
     elif current is not None:
         superseded = current.id
+    values = _complete(score)
+    if new_id is None:
+        _write_each(session, actor, score, values, superseded, now)
+    else:
+        _write_at_once(session, actor, score, values, superseded, now, new_id)
+    _file(session, score)
+
+
+def _write_each(
+    session: Session, actor: Actor, score: PainScore, values: dict[str, Any], superseded: int | None, now: datetime
+) -> None:
+    """Not PostgreSQL: a statement for each row written."""
+    if superseded is not None:
         # Free the day's "current" slot (a partial unique index) before the new row takes it.
         session.execute(_SUPERSEDE, {"version_id": superseded, "now": now})
-    values = _complete(score)
-    if new_id is None:  # not PostgreSQL: a statement each
-        score.id = session.execute(_INSERT, values).scalar_one()
-        if superseded is not None:
-            session.execute(_LINK_SUCCESSOR, {"version_id": superseded, "successor_id": score.id})
-        _file(session, score)
-        record_audit(
-            session,
-            actor,
-            "pain_score.create",
-            score,
-            after=snapshot(score),
-            participant_id=score.participant_id,
-            now=now,
-        )
-        return
+    score.id = session.execute(_INSERT, values).scalar_one()
+    if superseded is not None:
+        session.execute(_LINK_SUCCESSOR, {"version_id": superseded, "successor_id": score.id})
+    event = audit_values(
+        actor,
+        "pain_score.create",
+        _TABLE.name,
+        score.id,
+        after=snapshot(score),
+        participant_id=score.participant_id,
+        now=now,
+    )
+    session.execute(_INSERT_EVENT, event)
+
+
+def _write_at_once(
+    session: Session,
+    actor: Actor,
+    score: PainScore,
+    values: dict[str, Any],
+    superseded: int | None,
+    now: datetime,
+    new_id: int,
+) -> None:
+    """PostgreSQL: the new version, its audit event and the update of the version it
+    supersedes in one statement."""
     score.id = new_id
     event = audit_values(
         actor,
@@ -236,9 +279,10 @@ def _place_version(
     params.update({"new_id": new_id}, **{f"event_{key}": value for key, value in event.items()})
     if superseded is None:
         session.execute(_INSERT_AUDITED, params)
-    else:
-        session.execute(_INSERT_AUDITED_AND_LINKED, {**params, "version_id": superseded, "successor_id": new_id})
-    _file(session, score)
+        return
+    params.update(version_id=superseded, now=now, successor_id=new_id)
+    if cast(CursorResult[Any], session.execute(_INSERT_SUPERSEDING, params)).rowcount != 1:
+        raise RuntimeError(f"pain_score {superseded} to supersede was not found")  # rows are never deleted
 
 
 def _complete(score: PainScore) -> dict[str, Any]:

@@ -68,11 +68,46 @@ def test_a_score_racing_another_of_the_same_day_is_filed_after_it(
     assert [s["score"] for s in patient.scores()] == [5]
 
 
-def test_a_later_score_of_the_day_costs_four_statements_on_postgresql(
+def test_a_version_superseded_meanwhile_keeps_its_first_successor(
+    patient: Patient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request read the day while another was superseding its current score: the write
+    that would supersede that version a second time fails as a whole (the new score meets
+    the day's current one) and the request files after the other, reading again."""
+    real_read = diary_service._nearby_scores
+    seen: list[Any] = []
+
+    def remember(*args: Any) -> Any:
+        seen.append(real_read(*args))
+        return seen[-1]
+
+    monkeypatch.setattr(diary_service, "_nearby_scores", remember)
+    first = patient.post_score(3, tehran("2026-03-05", "18:00")).json
+    second = patient.post_score(4, tehran("2026-03-05", "19:00")).json
+    read_before_second_committed = seen[1][0]  # the first score still current
+    reads: list[int] = []
+
+    def stale_then_fresh(*args: Any) -> Any:
+        reads.append(1)
+        nearby, new_id = real_read(*args)
+        return (read_before_second_committed if len(reads) == 1 else nearby), new_id
+
+    monkeypatch.setattr(diary_service, "_nearby_scores", stale_then_fresh)
+    third = patient.post_score(5, tehran("2026-03-05", "20:00"))
+
+    assert third.status_code == 201, third.json
+    assert len(reads) == 2
+    versions = {s["id"]: s for s in patient.scores(include_superseded="true")}
+    assert versions[first["id"]]["superseded_by_id"] == second["id"]
+    assert versions[second["id"]]["superseded_by_id"] == third.json["id"]
+    assert [s["score"] for s in patient.scores()] == [5]
+
+
+def test_a_later_score_of_the_day_costs_three_statements_on_postgresql(
     patient: Patient, engine: Engine, db: Session
 ) -> None:
     """The hot path of the patient app (see bench/): on PostgreSQL the new version, its
-    audit event and the link from the version it supersedes go as one statement."""
+    audit event and the update of the version it supersedes go as one statement."""
     first = patient.post_score(3, tehran("2026-03-05", "19:00")).json
     headers = patient.headers  # (a fresh token is issued with statements of its own)
     statements: list[str] = []
@@ -91,8 +126,8 @@ def test_a_later_score_of_the_day_costs_four_statements_on_postgresql(
 
     assert second.status_code == 201, second.json
     if engine.dialect.name == "postgresql":
-        # token, nearby scores (+ the new id), free the day's slot, version + event + link
-        assert statements == ["SELECT", "WITH", "UPDATE", "WITH"]
+        # token, nearby scores (+ the new id), supersede + new version + audit event
+        assert statements == ["SELECT", "WITH", "WITH"]
     else:
         assert statements == ["SELECT", "SELECT", "UPDATE", "INSERT", "UPDATE", "INSERT"]
     versions = {s["id"]: s for s in patient.scores(include_superseded="true")}
