@@ -806,6 +806,25 @@ def _terminate(signum: int, _frame: Any) -> None:
     raise SystemExit(128 + signum)  # unwinds through every `finally`: servers stop, database drops
 
 
+def server_env(workdir: Path, database_url: str) -> dict[str, str]:
+    """The environment both apps run with: LimbTrack in production mode on `database_url`."""
+    # Production refuses to start without push credentials; nothing is pushed here,
+    # so a generated service account whose token endpoint goes nowhere will do.
+    credentials = workdir / "firebase.json"
+    credentials.write_text(json.dumps(service_account_info("http://127.0.0.1:9/token")))
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("LIMBTRACK_", "DATABASE_URL"))},
+        "LIMBTRACK_ENV": "production",
+        "FIREBASE_CREDENTIALS": str(credentials),
+        "SECRET_KEY": secrets.token_urlsafe(48),
+        "DATABASE_URL": database_url,
+        "LOG_LEVEL": "WARNING",
+        "PHOTO_STORAGE_DIR": str(workdir / "photos"),
+        "TRIAL_DATABASE_URL": f"sqlite:///{workdir}/trial.db",
+        minimal_app.URL_ENV: database_url,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
@@ -818,21 +837,7 @@ def main(argv: list[str] | None = None) -> int:
         bench_database(args.admin_url, args.keep_db) as database_url,
     ):
         try:
-            # Production refuses to start without push credentials; nothing is pushed here,
-            # so a generated service account whose token endpoint goes nowhere will do.
-            credentials = Path(workdir) / "firebase.json"
-            credentials.write_text(json.dumps(service_account_info("http://127.0.0.1:9/token")))
-            env = {
-                **{k: v for k, v in os.environ.items() if not k.startswith(("LIMBTRACK_", "DATABASE_URL"))},
-                "LIMBTRACK_ENV": "production",
-                "FIREBASE_CREDENTIALS": str(credentials),
-                "SECRET_KEY": secrets.token_urlsafe(48),
-                "DATABASE_URL": database_url,
-                "LOG_LEVEL": "WARNING",
-                "PHOTO_STORAGE_DIR": str(Path(workdir) / "photos"),
-                "TRIAL_DATABASE_URL": f"sqlite:///{workdir}/trial.db",
-                minimal_app.URL_ENV: database_url,
-            }
+            env = server_env(Path(workdir), database_url)
             config = Config.from_env(env)
             log(f"migrating and enrolling {args.patients + fresh_count} patients")
             patients = seed(database_url, config, args.patients + fresh_count)
