@@ -8,7 +8,7 @@ from typing import Any, Protocol, cast
 from uuid import UUID
 
 from sqlalchemy import ColumnDefault, CursorResult, Select, and_, bindparam, func, insert, or_, select, update
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import instance_dict
 
 from backend.audit.service import AUDIT_EVENTS, audit_values, snapshot
@@ -217,7 +217,11 @@ def _place_version(
     session: Session, actor: Actor, score: PainScore, current: _Nearby | None, now: datetime, new_id: int | None
 ) -> None:
     """Make `score` the current version of its day, or file it behind a later `current`;
-    write its audit event. The earlier current version is updated by id, not loaded."""
+    write its audit event. The earlier current version is updated by id, not loaded.
+
+    The rows are written with Core statements, not by the unit of work, which cost more
+    CPU than the statements themselves; `score` stays a transient object holding every
+    column of the row written (its id included), which is all the caller reads."""
     superseded = None  # the id of the version `score` takes the place of
     if current is not None and current.recorded_at > score.recorded_at:
         score.superseded_at = now
@@ -229,7 +233,6 @@ def _place_version(
         _write_each(session, actor, score, values, superseded, now)
     else:
         _write_at_once(session, actor, score, values, superseded, now, new_id)
-    _file(session, score)
 
 
 def _write_each(
@@ -292,14 +295,6 @@ def _complete(score: PainScore) -> dict[str, Any]:
         if key not in state:
             setattr(score, key, _DEFAULTS.get(key))
     return {key: state[key] for key in _INSERTED}
-
-
-def _file(session: Session, score: PainScore) -> None:
-    """File a version just INSERTed with Core in the session as the persistent object it
-    now is (no SQL). The unit of work's flush of this one object cost more CPU than the
-    statement itself. Every column was given, so none is left unloaded."""
-    make_transient_to_detached(score)
-    session.add(score)
 
 
 def _flag(
