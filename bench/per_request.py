@@ -35,9 +35,9 @@ STEPS: tuple[tuple[str, str, str], ...] = (
     ("backend.diary.service", "current_protocol", "current_protocol"),
     ("backend.diary.service", "diary_date_for", "diary_date_for"),
     ("backend.diary.service", "ensure_writable", "locks: ensure_writable"),
-    ("backend.diary.service", "_place_version", "_place_version (SELECT current, INSERT)"),
+    ("backend.diary.service", "_place_version", "_place_version (supersede, INSERT, audit event)"),
     ("backend.diary.service", "snapshot", "audit: snapshot()"),
-    ("backend.diary.service", "record_audit", "audit: record_audit()"),
+    ("backend.diary.service", "audit_values", "audit: audit_values()"),
     ("backend.diary.service", "_flag", "flags: _flag()"),
     ("backend.diary.service", "record_pain_score", "record_pain_score (own code)"),
 )

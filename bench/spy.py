@@ -22,7 +22,7 @@ STEPS = (
     ("find_replay", "idempotency: find_replay"),
     ("current_protocol", "current_protocol"),
     ("_place_version", "_place_version"),
-    ("record_audit", "audit: record_audit"),
+    ("audit_values", "audit: audit_values"),
     ("_flag", "flags: _flag"),
     ("Session.flush", "ORM flush (INSERT/UPDATE)"),
     ("Session.commit", "session.commit"),
