@@ -144,7 +144,8 @@ _INSERT = insert(_TABLE).returning(_SCORES.id)
 _INSERT_EVENT = insert(AUDIT_EVENTS)
 _INSERTED = [column.key for column in _TABLE.columns if column.key != "id"]
 
-# On PostgreSQL a new version costs three round trips fewer. The nearby read also draws
+# On PostgreSQL a new version costs fewer round trips (a later score of the day: 3 and the
+# COMMIT instead of 6 and the COMMIT, see bench/README.md). The nearby read also draws
 # the id the version would get (a replay wastes it), so the version, its audit event and
 # the update of the version it supersedes can go as one statement: an INSERT carrying the
 # other two as data-modifying CTEs. Foreign keys are checked at the end of the statement.
@@ -188,14 +189,14 @@ _DEFAULTS = {
     for column in _TABLE.columns
     if isinstance(column.default, ColumnDefault) and column.default.is_scalar
 }
-# A callable default (a timestamp, say) or a server default would be skipped by _insert:
+# A callable default (a timestamp, say) or a server default would be skipped by _complete:
 # fail at import, not with a NULL in a trial's data.
 if not all(
     (column.default is None or column.key in _DEFAULTS) and column.server_default is None
     for column in _TABLE.columns
     if column.key != "id"
 ):
-    raise RuntimeError("pain_score has a column default that diary.service._insert does not apply")
+    raise RuntimeError("pain_score has a column default that diary.service._complete does not apply")
 
 
 def _nearby_scores(
