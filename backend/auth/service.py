@@ -275,7 +275,7 @@ def _check_session_alive(alive: _Liveness, now: datetime) -> None:
 # participant_in_scope() does not read it again). Built once: building it took a third of
 # the CPU of authenticating; loading the token, session and device as entities (joinedload)
 # cost more than their few columns. A staff user is read by id afterwards: as a second
-# entity in this query, always NULL for the patient app, it cost 3.5 % of a pain-score POST.
+# entity in this query, always NULL for the patient app, it cost 3 % of a pain-score POST.
 _ACCESS_TOKEN = (
     select(
         AuthToken.revoked_at,
