@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, g, jsonify
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -128,11 +128,13 @@ def handle_domain_error(exc: DomainError) -> Response:
 
 def handle_database_error(exc: DBAPIError) -> Response:
     """A lost database connection (a server restart, a killed backend) is a 503 the client
-    may retry: SQLAlchemy has invalidated the pool, so the next request reconnects. Any
-    other database error is unexpected (500)."""
-    if not exc.connection_invalidated:
+    may retry: SQLAlchemy has invalidated the pool, so the next request reconnects. So is a
+    database that cannot be reached at all (refused, down): an OperationalError that came
+    with no statement, from connecting. Any other database error is unexpected (500)."""
+    unreachable = isinstance(exc, OperationalError) and exc.statement is None
+    if not (exc.connection_invalidated or unreachable):
         return handle_unexpected(exc)
-    log.warning("database connection lost (request_id=%s): %s", g.get("request_id"), type(exc.orig).__name__)
+    log.warning("database unavailable (request_id=%s): %s", g.get("request_id"), type(exc.orig).__name__)
     unavailable = DatabaseUnavailable("The database is briefly unavailable; try again in a moment.")
     unavailable.headers["Retry-After"] = "1"
     return handle_domain_error(unavailable)

@@ -1,6 +1,7 @@
 """A pooled database connection that died: replaced before use when it sat idle, or one
 request answered 503 in the envelope (never a 500) when it was in use a moment ago; and a
-connection that answered a moment ago is not pinged again."""
+connection that answered a moment ago is not pinged again. A database that refuses
+connections is a 503 too."""
 
 from __future__ import annotations
 
@@ -120,3 +121,18 @@ def test_a_connection_lost_in_use_is_a_503_and_the_next_request_reconnects(make_
     assert response.headers["Retry-After"] == "1"
     assert_envelope(app.client.get(PROBE, headers=BOGUS), 401)
     assert app.pings == 0
+
+
+def test_a_database_that_refuses_connections_is_a_503(tmp_path: Path) -> None:
+    database = Database.from_url("postgresql://postgres@127.0.0.1:9/nothing_listens_here")
+    config = test_config(photo_storage_dir=tmp_path / "photos", trial_database_url=f"sqlite:///{tmp_path}/t.db")
+    app = create_app(config, database)
+    try:
+        response = app.test_client().get(PROBE, headers={**BOGUS, "X-Request-ID": "req-down-0001"})
+    finally:
+        app.extensions["limbtrack_trial_db"].dispose()
+        database.engine.dispose()
+
+    body = assert_envelope(response, 503)
+    assert (body["code"], body["request_id"]) == ("database_unavailable", "req-down-0001")
+    assert response.headers["Retry-After"] == "1"
