@@ -51,10 +51,8 @@ def record_audit(
 ) -> None:
     """Append one audit event for a write the caller is about to commit."""
     session.flush()  # the entity needs its id
-    # A plain INSERT in the caller's transaction: nothing reads the event back, and
-    # going through the unit of work (an AuditEvent object, a flush) cost 3 times the CPU.
-    session.execute(
-        _INSERT_EVENT,
+    insert_audit_event(
+        session,
         audit_values(
             actor,
             action,
@@ -70,6 +68,13 @@ def record_audit(
     )
 
 
+def insert_audit_event(session: Session, values: dict[str, Any]) -> None:
+    """Append an event built by audit_values, in the caller's transaction. A plain INSERT:
+    nothing reads the event back, and going through the unit of work (an AuditEvent object,
+    a flush) cost 3 times the CPU."""
+    session.execute(_INSERT_EVENT, values)
+
+
 def audit_values(
     actor: Actor,
     action: str,
@@ -83,8 +88,8 @@ def audit_values(
     study_id: int | None = None,
     now: datetime | None = None,
 ) -> dict[str, Any]:
-    """The audit_event row of one write, for a caller that inserts it in a statement of its
-    own making (AUDIT_EVENTS; record_audit is the usual way)."""
+    """The audit_event row of one write: for insert_audit_event, or for a caller that
+    inserts it in a statement of its own making (AUDIT_EVENTS). record_audit does both."""
     return {
         "occurred_at": now or utcnow(),
         "actor_type": actor.kind,

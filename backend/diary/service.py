@@ -11,7 +11,7 @@ from sqlalchemy import ColumnDefault, CursorResult, Select, and_, bindparam, fun
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import instance_dict
 
-from backend.audit.service import AUDIT_EVENTS, audit_values, snapshot
+from backend.audit.service import AUDIT_EVENTS, audit_values, insert_audit_event, snapshot
 from backend.auth.policy import participant_in_scope
 from backend.core import entries, idempotency
 from backend.core.actor import Actor
@@ -141,7 +141,6 @@ _LINK_SUCCESSOR = (
     update(_TABLE).where(_SCORES.id == bindparam("version_id")).values(superseded_by_id=bindparam("successor_id"))
 )
 _INSERT = insert(_TABLE).returning(_SCORES.id)
-_INSERT_EVENT = insert(AUDIT_EVENTS)
 _INSERTED = [column.key for column in _TABLE.columns if column.key != "id"]
 
 # On PostgreSQL a new version costs fewer round trips (a later score of the day: 3 and the
@@ -246,16 +245,7 @@ def _write_each(
     score.id = session.execute(_INSERT, values).scalar_one()
     if superseded is not None:
         session.execute(_LINK_SUCCESSOR, {"version_id": superseded, "successor_id": score.id})
-    event = audit_values(
-        actor,
-        "pain_score.create",
-        _TABLE.name,
-        score.id,
-        after=snapshot(score),
-        participant_id=score.participant_id,
-        now=now,
-    )
-    session.execute(_INSERT_EVENT, event)
+    insert_audit_event(session, _creation_event(actor, score, now))
 
 
 def _write_at_once(
@@ -270,23 +260,27 @@ def _write_at_once(
     """PostgreSQL: the new version, its audit event and the update of the version it
     supersedes in one statement."""
     score.id = new_id
-    event = audit_values(
-        actor,
-        "pain_score.create",
-        _TABLE.name,
-        new_id,
-        after=snapshot(score),
-        participant_id=score.participant_id,
-        now=now,
-    )
     params = {f"new_{key}": value for key, value in values.items()}
-    params.update({"new_id": new_id}, **{f"event_{key}": value for key, value in event.items()})
+    params.update({"new_id": new_id}, **{f"event_{key}": v for key, v in _creation_event(actor, score, now).items()})
     if superseded is None:
         session.execute(_INSERT_AUDITED, params)
         return
     params.update(version_id=superseded, now=now, successor_id=new_id)
     if cast(CursorResult[Any], session.execute(_INSERT_SUPERSEDING, params)).rowcount != 1:
         raise RuntimeError(f"pain_score {superseded} to supersede was not found")  # rows are never deleted
+
+
+def _creation_event(actor: Actor, score: PainScore, now: datetime) -> dict[str, Any]:
+    """The audit event of a new version whose id is known."""
+    return audit_values(
+        actor,
+        "pain_score.create",
+        _TABLE.name,
+        score.id,
+        after=snapshot(score),
+        participant_id=score.participant_id,
+        now=now,
+    )
 
 
 def _complete(score: PainScore) -> dict[str, Any]:
