@@ -261,7 +261,8 @@ def _write_at_once(
     supersedes in one statement."""
     score.id = new_id
     params = {f"new_{key}": value for key, value in values.items()}
-    params.update({"new_id": new_id}, **{f"event_{key}": v for key, v in _creation_event(actor, score, now).items()})
+    event = _creation_event(actor, score, now)
+    params.update({"new_id": new_id}, **{f"event_{key}": value for key, value in event.items()})
     if superseded is None:
         session.execute(_INSERT_AUDITED, params)
         return
