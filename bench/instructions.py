@@ -4,9 +4,10 @@ LimbTrack and for the minimal endpoint, in process (Flask test client, PostgreSQ
 Why: the load bench (pain_scores.py) measures what the issue asks, but this machine's
 speed drifts by 10-30 % from one minute to the next, which hides a change of a few
 percent. An instruction count does not drift: the same code, data and interpreter give
-the same count (within about 1 %) whatever else the machine is doing. It counts this
-Python process only (Flask, SQLAlchemy, psycopg, LimbTrack), not PostgreSQL's work, and
-not gunicorn's.
+the same count (within about 1 %) whatever else the machine is doing; the same code in
+another checkout has counted up to 1.5 % apart, so compare changes smaller than that
+within one checkout. It counts this Python process only (Flask, SQLAlchemy, psycopg,
+LimbTrack), not PostgreSQL's work, and not gunicorn's.
 
     .venv/bin/python -m bench.instructions                 # about a minute and a half
     .venv/bin/python -m bench.instructions --requests 500  # more requests per count
