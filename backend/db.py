@@ -8,12 +8,15 @@ connection with an outer transaction so every test rolls back.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from functools import partial
+from typing import Any, TypeVar, overload
 
+import psycopg
 from flask import Flask, current_app, g
+from psycopg.pq.abc import PGresult
 from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError, InvalidatePoolError
@@ -72,6 +75,8 @@ def make_engine(url: str, *, refuse_nul_text: bool = True, **kwargs: Any) -> Eng
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         _make_sqlite_transactional(engine)
+    if engine.dialect.name == "postgresql":
+        event.listen(engine, "connect", _describe_lazily)
     if refuse_nul_text:
         # Dialect events, consulted only where SQLAlchemy hands a statement to the driver.
         # A connection event (before_cursor_execute) switched on SQLAlchemy's event paths
@@ -79,6 +84,57 @@ def make_engine(url: str, *, refuse_nul_text: bool = True, **kwargs: Any) -> Eng
         event.listen(engine, "do_execute", _refuse_nul_text)
         event.listen(engine, "do_executemany", _refuse_nul_text)
     return engine
+
+
+def _describe_lazily(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.cursor_factory = LazyDescriptionCursor
+
+
+class LazyDescriptionCursor(psycopg.Cursor[Any]):
+    """A psycopg cursor whose `description` makes its Column objects only when read.
+
+    psycopg makes a Python Column object for every column each time `description` is
+    read (psycopg/psycopg#446). SQLAlchemy reads it after every statement, but for a
+    statement whose result columns it has cached (every one after its first run) it only
+    checks that it is not None. Making them cost 6 % of a pain-score POST's instructions
+    (bench/instructions.py)."""
+
+    @property
+    def description(self) -> Sequence[psycopg.Column] | None:  # type: ignore[override]  # PEP 249: a sequence
+        result = self.pgresult
+        if result is None or not result.nfields:
+            return super().description  # None, or [] for a result without columns
+        return _Description(result.nfields, partial(self._columns_of, result))
+
+    def _columns_of(self, result: PGresult) -> list[psycopg.Column]:
+        if self.pgresult is not result:
+            raise psycopg.InterfaceError("cursor.description read after the cursor moved on to another result")
+        columns = super().description
+        assert columns is not None
+        return columns
+
+
+class _Description(Sequence[psycopg.Column]):
+    """The columns of one result: its length at once, the Column objects when read."""
+
+    __slots__ = ("_columns", "_length", "_make")
+
+    def __init__(self, length: int, make: Callable[[], list[psycopg.Column]]) -> None:
+        self._length = length
+        self._make = make
+        self._columns: list[psycopg.Column] | None = None
+
+    def __len__(self) -> int:
+        return self._length
+
+    @overload
+    def __getitem__(self, index: int) -> psycopg.Column: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[psycopg.Column]: ...
+    def __getitem__(self, index: int | slice) -> psycopg.Column | list[psycopg.Column]:
+        if self._columns is None:
+            self._columns = self._make()
+        return self._columns[index]
 
 
 class NulInText(ValidationFailed):
