@@ -24,7 +24,9 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(64))
     entity_type: Mapped[str] = mapped_column(String(64))
     entity_id: Mapped[str] = mapped_column(String(64))
-    study_id: Mapped[int | None] = mapped_column(ForeignKey("study.id"), index=True)
+    # No index on study_id: nothing looks events up by study (a deployment runs one), and
+    # every audited write would pay for it.
+    study_id: Mapped[int | None] = mapped_column(ForeignKey("study.id"))
     participant_id: Mapped[int | None] = mapped_column(ForeignKey("participant.id"), index=True)
     before: Mapped[dict[str, Any] | None]
     after: Mapped[dict[str, Any] | None]

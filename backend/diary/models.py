@@ -31,5 +31,6 @@ class PainScore(PatientEntryMixin, VersionedEntryMixin, Base):
     score: Mapped[int]
     note: Mapped[str | None] = mapped_column(String(500))
     # The day the score is for: the local date recorded, or the day before when filled
-    # within the protocol's grace time the next morning.
-    diary_date: Mapped[date] = mapped_column(index=True)
+    # within the protocol's grace time the next morning. No index of its own: every query
+    # by day is for some participants, and uq_pain_score_current_day serves it.
+    diary_date: Mapped[date]
