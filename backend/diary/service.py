@@ -7,7 +7,19 @@ from datetime import date, datetime, timedelta
 from typing import Any, Protocol, cast
 from uuid import UUID
 
-from sqlalchemy import ColumnDefault, CursorResult, Select, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnDefault,
+    CursorResult,
+    Select,
+    Sequence,
+    and_,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import instance_dict
 
@@ -148,7 +160,11 @@ _INSERTED = [column.key for column in _TABLE.columns if column.key != "id"]
 # the id the version would get (a replay wastes it), so the version, its audit event and
 # the update of the version it supersedes can go as one statement: an INSERT carrying the
 # other two as data-modifying CTEs. Foreign keys are checked at the end of the statement.
-_NEW_VERSION = select(func.nextval(func.pg_get_serial_sequence(_TABLE.name, "id")).label("id")).cte("new_version")
+#
+# The id's sequence goes by the name PostgreSQL gives a serial column's (a test checks it):
+# looking it up with pg_get_serial_sequence in each statement cost 0.04 ms a request.
+ID_SEQUENCE = Sequence(f"{_TABLE.name}_id_seq")
+_NEW_VERSION = select(ID_SEQUENCE.next_value().label("id")).cte("new_version")
 # (a CTE with a volatile function is evaluated once and never inlined into the join)
 _NEARBY_AND_NEW_ID = select(_NEW_VERSION.c.id.label("new_id"), *_NEARBY_COLUMNS).select_from(
     _NEW_VERSION.outerjoin(_TABLE, _NEARBY_MATCH)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import time_machine
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, event, select
+from sqlalchemy import Engine, event, select, text
 from sqlalchemy.orm import Session
 
 from backend.audit.models import AuditEvent
@@ -145,6 +145,14 @@ def test_a_later_score_of_the_day_costs_three_statements_on_postgresql(
         "diary_date": "2026-03-05",
         "superseded_by_id": None,
     }
+
+
+def test_new_versions_draw_their_ids_from_the_id_column_s_own_sequence(engine: Engine, db: Session) -> None:
+    """The PostgreSQL write path names the sequence rather than looking it up per request."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("sequences: PostgreSQL only")
+    owned = db.scalar(text("SELECT pg_get_serial_sequence('pain_score', 'id')"))
+    assert owned == f"public.{diary_service.ID_SEQUENCE.name}"
 
 
 def test_an_older_entry_arriving_late_is_filed_behind_the_current_one(patient: Patient) -> None:
