@@ -676,7 +676,8 @@ def profile_in_process(
             timings = per_request.timed_requests(tracer, send, 1)
             print(
                 f"\n-- {title}: {len(tracer.statements)} database calls, {timings.wall_ms[0]:.2f} ms in process"
-                " (psycopg sends BEGIN inside the first statement; a ROLLBACK on an idle connection is local)"
+                " (not listed: the BEGIN psycopg sends, a round trip of its own, within the first call;"
+                " a ROLLBACK on an idle connection is local)"
             )
             for n, statement in enumerate(tracer.statements, 1):
                 print(f"  {n:>2}. {statement.ms:5.2f} ms  {statement.sql}")
