@@ -43,6 +43,7 @@ import os
 import secrets
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -534,8 +535,11 @@ def load_targets(targets: list[Target], args: argparse.Namespace) -> dict[tuple[
             log(
                 f"{target.name}: closed loop, {args.concurrency} connections, {seconds:g}s, round {n + 1}/{args.rounds}"
             )
-            closed[target.name].append(
-                measure(target.server, functools.partial(target.closed, args, seconds), args.quiet_wait)
+            phase = measure(target.server, functools.partial(target.closed, args, seconds), args.quiet_wait)
+            closed[target.name].append(phase)
+            log(
+                f"{target.name}: round {n + 1}: {phase.result.rps:.1f} req/s, server + PG CPU "
+                f"{phase.server_ms_per_request:.2f} + {phase.postgres_ms_per_request:.2f} ms/req"
             )
     phases = {(name, "closed"): merge(rounds) for name, rounds in closed.items()}
     for target in targets:
@@ -609,11 +613,15 @@ def report(phases: dict[tuple[str, str], Phase], args: argparse.Namespace, names
     for name in names[1:]:
         closed = phases[(name, "closed")]
         ratio = closed.result.rps / min_closed.result.rps if min_closed.result.rps else 0.0
-        per_round = sorted(a / b for a, b in zip(closed.rounds, min_closed.rounds, strict=True) if b)
+        per_round = [a / b for a, b in zip(closed.rounds, min_closed.rounds, strict=True) if b]
         print(
             f"{name} / minimal throughput (closed loop): {closed.result.rps:.1f} / {min_closed.result.rps:.1f} = "
-            f"{ratio:.0%} (rounds {per_round[0]:.0%}..{per_round[-1]:.0%}); CPU per request (server + PostgreSQL): "
+            f"{ratio:.0%} (rounds {min(per_round):.0%}..{max(per_round):.0%}); CPU per request (server + PostgreSQL): "
             f"{closed.cost_ms:.2f} vs {min_closed.cost_ms:.2f} ms -> {min_closed.cost_ms / closed.cost_ms:.0%}"
+        )
+        print(
+            f"  each round, in order: {' '.join(f'{r:.0%}' for r in per_round)}; "
+            f"median {statistics.median(per_round):.0%}"
         )
     lt_closed, lt_open = phases[(names[1], "closed")], phases[(names[1], "open")]
     ratio = lt_closed.result.rps / min_closed.result.rps if min_closed.result.rps else 0.0
