@@ -22,6 +22,7 @@ from backend.locks.service import ensure_study_days_movable, ensure_writable
 from backend.participants.models import Participant, ParticipantStatus
 from backend.studies.models import Cohort, Site, Study
 from backend.symptoms.models import SymptomReport
+from backend.ulcers.models import UlcerPhoto
 from backend.walks.models import WalkTest
 
 
@@ -212,6 +213,8 @@ def _restamp_study_days(session: Session, participant: Participant) -> None:
         walk.study_day = study_day(participant, walk.local_date)
     for report in session.scalars(select(SymptomReport).where(SymptomReport.participant_id == participant.id)):
         report.study_day = study_day(participant, report.local_date)
+    for photo in session.scalars(select(UlcerPhoto).where(UlcerPhoto.participant_id == participant.id)):
+        photo.study_day = study_day(participant, photo.local_date)
 
 
 _TRANSITIONS = {

@@ -187,3 +187,21 @@ def test_area_history_reviewed_provisional_and_closure(
     assert points[2]["area_mm2"] == 0.0 and points[2]["percent_change"] == -100.0
     assert history["baseline"]["photo_id"] == baseline["id"]
     assert [p["study_day"] for p in points] == [-7, 0, 7]
+
+
+def test_moving_day_0_restamps_the_study_day_of_photos(
+    client: FlaskClient, participant: Participant, patient: dict[str, str], ulcer: dict[str, Any], staff: dict[str, str]
+) -> None:
+    photo = uploaded(client, patient, ulcer, 3)
+    assert photo["study_day"] == -7  # photographed on 2 March, day 0 on the 9th
+
+    moved = client.patch(
+        f"/api/v1/participants/{participant.id}",
+        json={"day0_date": "2026-03-02", "reason": "first injection brought forward"},
+        headers=staff,
+    )
+
+    assert moved.status_code == 200, moved.json
+    assert client.get(f"/api/v1/photos/{photo['id']}", headers=staff).json["study_day"] == 0
+    points = client.get(history_url(participant.id, ulcer["id"]), headers=staff).json["points"]
+    assert [(p["photo_id"], p["study_day"]) for p in points] == [(photo["id"], 0)]
