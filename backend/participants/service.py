@@ -15,6 +15,7 @@ from backend.auth.service import end_participant_sessions
 from backend.core import idempotency
 from backend.core.actor import Actor
 from backend.core.entries import study_day
+from backend.core.models import PatientEntryMixin
 from backend.core.timeutil import is_valid_timezone
 from backend.diary.models import PainScore
 from backend.errors import Conflict, ValidationFailed
@@ -205,16 +206,18 @@ def update_participant(
     return participant
 
 
+# Patient entries whose study day is that of their local date of recording (a pain score's
+# is that of its diary date).
+_DATED_BY_LOCAL_DATE: tuple[type[PatientEntryMixin], ...] = (WalkTest, SymptomReport, UlcerPhoto)
+
+
 def _restamp_study_days(session: Session, participant: Participant) -> None:
     """Day 0 moved (or became known): give every entry the study day of its stored date."""
     for score in session.scalars(select(PainScore).where(PainScore.participant_id == participant.id)):
         score.study_day = study_day(participant, score.diary_date)
-    for walk in session.scalars(select(WalkTest).where(WalkTest.participant_id == participant.id)):
-        walk.study_day = study_day(participant, walk.local_date)
-    for report in session.scalars(select(SymptomReport).where(SymptomReport.participant_id == participant.id)):
-        report.study_day = study_day(participant, report.local_date)
-    for photo in session.scalars(select(UlcerPhoto).where(UlcerPhoto.participant_id == participant.id)):
-        photo.study_day = study_day(participant, photo.local_date)
+    for model in _DATED_BY_LOCAL_DATE:
+        for entry in session.scalars(select(model).where(model.participant_id == participant.id)):
+            entry.study_day = study_day(participant, entry.local_date)
 
 
 _TRANSITIONS = {
