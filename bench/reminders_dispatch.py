@@ -105,6 +105,8 @@ def _instrument(stats: dict[str, list[float]]) -> None:
 
     import backend.cli as cli
     import backend.reminders.dispatch as dispatch
+    import backend.reminders.plan as plan
+    import backend.reminders.send as send
     import backend.reminders.senders as senders
 
     stack: list[list[Any]] = [["outside dispatch()", 0.0, 0.0]]
@@ -136,14 +138,15 @@ def _instrument(stats: dict[str, list[float]]) -> None:
 
     wrap(cli, "dispatch_due_reminders|dispatch", "dispatch(): rest")
     wrap(senders.FcmSender, "check", "sender.check (OAuth token)")
-    wrap(dispatch, "_close_abandoned", "close abandoned")
-    wrap(dispatch, "_read_chunk", "plan: read a chunk of participants")
-    wrap(dispatch, "_plan_chunk|plan_reminders", "plan: decide, insert (claimed), commit")
-    wrap(dispatch, "claim_due|_claim", "claim from the queue (UPDATE RETURNING)")
-    wrap(dispatch, "send_claimed|_send", "send: devices, people, render, pushes")
+    # Each is wrapped in the module that calls it (the name is looked up there).
+    wrap(dispatch, "close_abandoned", "close abandoned")
+    wrap(plan, "_read_chunk", "plan: read a chunk of participants")
+    wrap(plan, "_plan_chunk", "plan: decide, insert (claimed), commit")
+    wrap(dispatch, "claim_due", "claim from the queue (UPDATE RETURNING)")
+    wrap(dispatch, "send_claimed", "send: devices, people, progress, render, pushes")
     wrap(senders.FcmSender, "send", "send: Message objects, results")
     wrap(messaging, "send_each", "send_each (the SDK)")
-    wrap(dispatch, "_record", "record (delivery log, states, commit)")
+    wrap(send, "record", "record (delivery log, states, commit)")
 
     @event.listens_for(Engine, "before_cursor_execute")
     def _count(*_args: Any) -> None:
@@ -348,8 +351,8 @@ def seed(database_url: str, n: int, workdir: Path) -> Dataset:
     from backend.db import Database, make_engine
     from backend.migrations import upgrade
     from backend.participants.models import Device, Leg, Participant, ParticipantStatus
-    from backend.reminders.dispatch import render
     from backend.reminders.models import Platform, PushDevice, ReminderKind
+    from backend.reminders.send import render
     from backend.studies.models import Cohort, Site
     from backend.studies.protocol import DEMO_PROTOCOL_PATH, read_protocol_file
     from backend.studies.service import find_study, load_protocol

@@ -7,7 +7,7 @@ at 20:00 stays at 20:00 local across a DST change.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo
 
 from backend.reminders.models import ReminderKind, ReminderSettings, ReminderStatus
 from backend.studies.service import assessment
-from backend.tasks.service import study_week
+from backend.studies.timeline import study_day, study_week
+from backend.tasks.progress import Progress
 
 MORNING = time(8, 0)  # injection-day reminders
 FOLLOW_UP_KINDS = frozenset({ReminderKind.REST_PAIN_DIARY, ReminderKind.SIX_MINUTE_WALK, ReminderKind.ULCER_PHOTO})
@@ -74,16 +75,6 @@ class Who:
 
 
 @dataclass(frozen=True)
-class Progress:
-    """What the participant has already done, for the days being planned."""
-
-    diary_days: Collection[date] = ()
-    walk_weeks_done: Collection[date] = ()  # first days of study weeks with a walk test
-    photo_weeks_done: Collection[date] = ()  # first days of weeks with every open ulcer photographed
-    has_open_ulcers: bool = False
-
-
-@dataclass(frozen=True)
 class Slot:
     """One reminder the protocol asks for."""
 
@@ -106,12 +97,12 @@ def _at(day: date, moment: time, tz: str) -> datetime:
     return datetime.combine(day, moment, tzinfo=ZoneInfo(tz)).astimezone(UTC)
 
 
-def _scheduled(protocol: Mapping[str, Any], kind: ReminderKind, study_day: int | None) -> bool:
+def _scheduled(protocol: Mapping[str, Any], kind: ReminderKind, number: int | None) -> bool:
     found = assessment(protocol, _ASSESSMENT_OF[kind])
     if found is None:
         return False
     schedule = found["schedule"]
-    return study_day is None or schedule["from_day"] <= study_day <= schedule["to_day"]
+    return number is None or schedule["from_day"] <= number <= schedule["to_day"]
 
 
 def _schedule_closes(who: Who, protocol: Mapping[str, Any], kind: ReminderKind) -> datetime | None:
@@ -130,7 +121,7 @@ def slots(who: Who, protocol: Mapping[str, Any], prefs: Preferences, day: date, 
         return []
     texts = protocol["reminders"]["texts"]
     tz = who.timezone
-    study_day = None if who.day0 is None else (day - who.day0).days
+    number = study_day(who.day0, day)
     wanted: list[tuple[ReminderKind, time, datetime]] = []  # kind, local time, expiry
     visit_days = {}
     if who.day0 is not None:
@@ -141,15 +132,15 @@ def slots(who: Who, protocol: Mapping[str, Any], prefs: Preferences, day: date, 
         wanted.append((ReminderKind.INJECTION_DAY, MORNING, _at(day + timedelta(days=1), time(0), tz)))
     if day + timedelta(days=1) in visit_days:
         wanted.append((ReminderKind.VISIT_TOMORROW, prefs.diary_time, _at(day + timedelta(days=1), time(0), tz)))
-    if _scheduled(protocol, ReminderKind.REST_PAIN_DIARY, study_day):
+    if _scheduled(protocol, ReminderKind.REST_PAIN_DIARY, number):
         grace = time.fromisoformat(protocol["diary"]["grace_until"])
         wanted.append((ReminderKind.REST_PAIN_DIARY, prefs.diary_time, _at(day + timedelta(days=1), grace, tz)))
     week_start, week_end = study_week(who.day0, day)
     week_closes = _at(week_end + timedelta(days=1), time(0), tz)
-    if day == week_start and progress.has_open_ulcers and _scheduled(protocol, ReminderKind.ULCER_PHOTO, study_day):
+    if day == week_start and progress.has_open_ulcers and _scheduled(protocol, ReminderKind.ULCER_PHOTO, number):
         closes = min(week_closes, _schedule_closes(who, protocol, ReminderKind.ULCER_PHOTO) or week_closes)
         wanted.append((ReminderKind.ULCER_PHOTO, prefs.diary_time, closes))
-    if day == week_start and _scheduled(protocol, ReminderKind.SIX_MINUTE_WALK, study_day):
+    if day == week_start and _scheduled(protocol, ReminderKind.SIX_MINUTE_WALK, number):
         closes = min(week_closes, _schedule_closes(who, protocol, ReminderKind.SIX_MINUTE_WALK) or week_closes)
         wanted.append((ReminderKind.SIX_MINUTE_WALK, prefs.diary_time, closes))
 
@@ -179,17 +170,6 @@ def quiet_end_after(moment: datetime, prefs: Preferences, tz: str) -> datetime:
     local = moment.astimezone(ZoneInfo(tz))
     end = _at(local.date(), prefs.quiet_end, tz)
     return end if end > moment else _at(local.date() + timedelta(days=1), prefs.quiet_end, tz)
-
-
-def _done(slot: Slot, progress: Progress) -> bool:
-    kind = slot.kind
-    if kind == ReminderKind.REST_PAIN_DIARY:
-        return slot.local_date in progress.diary_days
-    if kind == ReminderKind.SIX_MINUTE_WALK:
-        return slot.local_date in progress.walk_weeks_done
-    if kind == ReminderKind.ULCER_PHOTO:
-        return slot.local_date in progress.photo_weeks_done
-    return False  # a visit or an injection is not something the app can tick off
 
 
 def plan(
@@ -234,7 +214,7 @@ def _skip_reason(
 ) -> str | None:
     if slot.kind.value in prefs.opted_out:
         return "opted_out"
-    if _done(slot, progress):
+    if progress.done(slot.kind.value, slot.local_date):
         return "already_done"
     if slot.in_quiet_hours:
         return "quiet_hours"

@@ -19,6 +19,7 @@ from backend.participants.models import Device, Participant
 from backend.reminders import schedule
 from backend.reminders.models import PushDelivery, PushDevice, Reminder, ReminderKind, ReminderSettings
 from backend.studies.service import current_protocol
+from backend.tasks.progress import Progress
 from backend.ulcers.models import Ulcer
 
 MAX_HISTORY_DAYS = 92
@@ -294,10 +295,10 @@ def _upcoming(
         participant.day0_date,
         local_date(participant.enrolled_at, participant.timezone),
     )
-    open_ulcers = session.scalar(
+    open_ulcer = session.scalar(
         select(Ulcer.id).where(Ulcer.participant_id == participant.id, Ulcer.healed_on.is_(None)).limit(1)
     )
-    progress = schedule.Progress(has_open_ulcers=open_ulcers is not None)
+    progress = Progress(open_ulcers=() if open_ulcer is None else (open_ulcer,))
     upcoming = []
     for day in (today, today + timedelta(days=1)):
         for slot in schedule.slots(who, protocol, prefs, day, progress):

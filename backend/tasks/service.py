@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.auth.policy import participant_in_scope
 from backend.core.actor import Actor
-from backend.core.entries import study_day
 from backend.core.timeutil import local_date, local_time
 from backend.diary.models import PainScore
-from backend.diary.service import diary_dates, last_closed_diary_day, mean_pain
+from backend.diary.service import last_closed_diary_day, mean_pain
 from backend.participants.models import Participant, ParticipantStatus
 from backend.studies.service import ProtocolSettings, current_protocol
-from backend.ulcers.models import ReviewStatus, Ulcer, UlcerPhoto
+from backend.studies.timeline import diary_closes, study_day, study_week, visit_window, week_closes
+from backend.tasks.progress import DIARY, PHOTO, WALK, Progress, read_progress
+from backend.ulcers.models import Ulcer
 from backend.walks.models import WalkTest
-
-
-def _at(day: date, moment: time, tz: str) -> datetime:
-    return datetime.combine(day, moment, tzinfo=ZoneInfo(tz))
 
 
 def _scheduled(protocol: ProtocolSettings, task: str, day_number: int | None) -> dict[str, Any] | None:
@@ -44,34 +40,40 @@ def due_tasks(session: Session, actor: Actor, now: datetime) -> dict[str, Any]:
     tz = participant.timezone
     local_now = local_time(now, tz)
     today = local_now.date()
-    day_number = study_day(participant, today)
+    day_number = study_day(participant.day0_date, today)
     tasks: list[dict[str, Any]] = []
     if participant.status == ParticipantStatus.ACTIVE:
-        tasks += _diary_tasks(session, participant, protocol, local_now, day_number)
-        tasks += _walk_tasks(session, participant, protocol, today, day_number)
-        tasks += _photo_tasks(session, participant, protocol, today, day_number)
-    visit = _next_visit(participant, protocol, today, day_number)
+        last_closed = last_closed_diary_day(participant, protocol, local_now)
+        walk = protocol.assessment(WALK)
+        progress = read_progress(
+            session,
+            {participant.id: participant.day0_date},
+            lambda column: column == participant.id,
+            diary_since=min(last_closed, today - timedelta(days=1)),
+            weeks_since=study_week(participant.day0_date, today)[0],
+            walk_method=lambda _pid: walk.get("method") if walk else None,
+        )[participant.id]
+        tasks += _diary_tasks(participant, protocol, progress, local_now, last_closed)
+        tasks += _walk_tasks(participant, protocol, progress, today, day_number)
+        tasks += _photo_tasks(session, participant, protocol, progress, today, day_number)
+    visit = _next_visit(participant, protocol, day_number)
     if visit is not None:
         tasks.append(visit)
     return {"local_date": today, "study_day": day_number, "timezone": tz, "tasks": tasks}
 
 
 def _diary_tasks(
-    session: Session, participant: Participant, protocol: ProtocolSettings, local_now: datetime, day_number: int | None
+    participant: Participant, protocol: ProtocolSettings, progress: Progress, local_now: datetime, last_closed: date
 ) -> list[dict[str, Any]]:
     tz = participant.timezone
     today = local_now.date()
     enrolled = local_date(participant.enrolled_at, tz) if participant.enrolled_at else today
     yesterday = today - timedelta(days=1)
-    last_closed = last_closed_diary_day(participant, protocol, local_now)
-    filled = diary_dates(session, participant.id, min(last_closed, yesterday), today)
     tasks: list[dict[str, Any]] = []
     for day in sorted({today, yesterday, last_closed}, reverse=True):
-        number = study_day(participant, day)
-        if day < enrolled or _scheduled(protocol, "rest_pain_diary", number) is None:
+        if day < enrolled or _scheduled(protocol, DIARY, study_day(participant.day0_date, day)) is None:
             continue
-        closes = _at(day + timedelta(days=1), protocol.grace_until, tz)
-        if day in filled:
+        if progress.done(DIARY, day):
             status = "done"
         elif day > last_closed:
             status = "due"
@@ -79,100 +81,75 @@ def _diary_tasks(
             status = "missed"  # closed: an e-diary is not back-filled
         if status == "missed" and day != last_closed:
             continue
-        tasks.append({"task": "rest_pain_diary", "status": status, "date": day, "closes_at": closes})
+        closes = diary_closes(day, protocol.grace_until, tz)
+        tasks.append({"task": DIARY, "status": status, "date": day, "closes_at": closes})
     return tasks
 
 
 def _walk_tasks(
-    session: Session, participant: Participant, protocol: ProtocolSettings, today: date, day_number: int | None
+    participant: Participant, protocol: ProtocolSettings, progress: Progress, today: date, day_number: int | None
 ) -> list[dict[str, Any]]:
-    assessment = _scheduled(protocol, "six_minute_walk", day_number)
+    assessment = _scheduled(protocol, WALK, day_number)
     if assessment is None:
         return []
-    week_start, week_end = study_week(participant.day0_date, today)
-    query = select(WalkTest.id).where(
-        WalkTest.participant_id == participant.id,
-        WalkTest.superseded_at.is_(None),
-        WalkTest.local_date.between(week_start, week_end),
-    )
-    if assessment.get("method"):
-        query = query.where(WalkTest.method == assessment["method"])
-    done = session.scalar(query.limit(1)) is not None
+    week_start = study_week(participant.day0_date, today)[0]
     return [
         {
-            "task": "six_minute_walk",
-            "status": "done" if done else "due",
+            "task": WALK,
+            "status": "done" if progress.done(WALK, week_start) else "due",
             "date": week_start,
-            "closes_at": _at(week_end + timedelta(days=1), time(0, 0), participant.timezone),
+            "closes_at": week_closes(participant.day0_date, today, participant.timezone),
             "method": assessment.get("method"),
         }
     ]
 
 
-def study_week(day0: date | None, day: date) -> tuple[date, date]:
-    """The study week of `day` (weeks count from day 0; ISO weeks while day 0 is unknown)."""
-    if day0 is None:
-        return _seven_days(day - timedelta(days=day.weekday()))
-    return _seven_days(day0 + timedelta(days=((day - day0).days // 7) * 7))
-
-
-def _seven_days(start: date) -> tuple[date, date]:
-    return start, start + timedelta(days=6)
-
-
 def _photo_tasks(
-    session: Session, participant: Participant, protocol: ProtocolSettings, today: date, day_number: int | None
+    session: Session,
+    participant: Participant,
+    protocol: ProtocolSettings,
+    progress: Progress,
+    today: date,
+    day_number: int | None,
 ) -> list[dict[str, Any]]:
     """One photo a week of every ulcer that is not healed."""
-    if _scheduled(protocol, "ulcer_photo", day_number) is None:
+    if _scheduled(protocol, PHOTO, day_number) is None or not progress.has_open_ulcers:
         return []
-    week_start, week_end = study_week(participant.day0_date, today)
-    ulcers = session.execute(
-        select(Ulcer.id, Ulcer.label)
-        .where(Ulcer.participant_id == participant.id, Ulcer.healed_on.is_(None))
-        .order_by(Ulcer.id)
+    week_start = study_week(participant.day0_date, today)[0]
+    labels = session.execute(
+        select(Ulcer.id, Ulcer.label).where(Ulcer.id.in_(list(progress.open_ulcers))).order_by(Ulcer.id)
     ).all()
-    photographed = set(
-        session.scalars(
-            select(UlcerPhoto.ulcer_id).where(
-                UlcerPhoto.participant_id == participant.id,
-                UlcerPhoto.local_date.between(week_start, week_end),
-                UlcerPhoto.review_status != ReviewStatus.REJECTED,  # a blurred photo has to be taken again
-            )
-        )
-    )
-    closes = _at(week_end + timedelta(days=1), time(0, 0), participant.timezone)
+    closes = week_closes(participant.day0_date, today, participant.timezone)
     return [
         {
-            "task": "ulcer_photo",
-            "status": "done" if ulcer_id in photographed else "due",
+            "task": PHOTO,
+            "status": "done" if progress.photo_done(week_start, ulcer_id) else "due",
             "date": week_start,
             "closes_at": closes,
             "ulcer_id": ulcer_id,
             "label": label,
         }
-        for ulcer_id, label in ulcers
+        for ulcer_id, label in labels
     ]
 
 
-def _next_visit(
-    participant: Participant, protocol: ProtocolSettings, today: date, day_number: int | None
-) -> dict[str, Any] | None:
-    if day_number is None or participant.day0_date is None:
+def _next_visit(participant: Participant, protocol: ProtocolSettings, day_number: int | None) -> dict[str, Any] | None:
+    day0 = participant.day0_date
+    if day_number is None or day0 is None:
         return None
     for visit in protocol.visits:
-        window = visit["window"]
-        if window["end"] < day_number:
+        window = visit_window(visit)
+        if window.end_day < day_number:
             continue
-        day0 = participant.day0_date
+        dates = window.dates(day0)
         return {
             "task": "visit",
-            "status": "in_window" if window["start"] <= day_number else "upcoming",
-            "date": day0 + timedelta(days=visit["target_day"]),
+            "status": "in_window" if window.start_day <= day_number else "upcoming",
+            "date": dates.target,
             "visit_code": visit["code"],
             "label": visit["label"],
-            "window_start": day0 + timedelta(days=window["start"]),
-            "window_end": day0 + timedelta(days=window["end"]),
+            "window_start": dates.start,
+            "window_end": dates.end,
         }
     return None
 

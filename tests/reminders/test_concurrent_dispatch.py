@@ -20,9 +20,11 @@ from backend.app import create_app
 from backend.core.actor import Actor
 from backend.db import Database
 from backend.participants.service import change_status
-from backend.reminders import dispatch as dispatch_module
-from backend.reminders.dispatch import DispatchReport, dispatch_due_reminders, plan_reminders
+from backend.reminders import claim as claim_module
+from backend.reminders.dispatch import dispatch_due_reminders
 from backend.reminders.models import PushDelivery, Reminder, ReminderStatus
+from backend.reminders.plan import plan_reminders
+from backend.reminders.record import DispatchReport
 from backend.reminders.senders import FcmSender
 from backend.reminders.service import register_device
 from tests.conftest import test_config
@@ -64,7 +66,7 @@ def test_two_dispatchers_at_once_send_each_reminder_once(
     own_engine: Engine, fcm: FakeFcm, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tokens = _seed(own_engine)
-    monkeypatch.setattr(dispatch_module, "CHUNK", 7)  # small claims, so the two interleave
+    monkeypatch.setattr(claim_module, "CHUNK", 7)  # small claims, so the two interleave
     factory = sessionmaker(own_engine, expire_on_commit=False)
     with factory() as session:  # half planned already: the two race for claims, and to plan the rest
         plan_reminders(session, EVENING, DispatchReport())

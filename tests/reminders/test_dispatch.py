@@ -14,9 +14,13 @@ from sqlalchemy.orm import Session
 from backend.core.actor import Actor
 from backend.participants.models import Device, Participant
 from backend.participants.service import change_status
-from backend.reminders import dispatch as dispatch_module
-from backend.reminders.dispatch import DispatchReport, claim_due, dispatch_due_reminders, plan_reminders, send_claimed
+from backend.reminders import send as send_module
+from backend.reminders.claim import claim_due
+from backend.reminders.dispatch import dispatch_due_reminders
 from backend.reminders.models import DeliveryOutcome, PushDelivery, PushDevice, Reminder, ReminderKind, ReminderStatus
+from backend.reminders.plan import plan_reminders
+from backend.reminders.record import DispatchReport
+from backend.reminders.send import send_claimed
 from backend.reminders.senders import FcmSender, LogSender, Push, SenderConfigError, SendResult
 from tests.fake_fcm import FakeFcm
 
@@ -164,7 +168,7 @@ def test_a_run_stopped_by_a_configuration_error_releases_reminders_whose_phones_
     phone: Callable[..., PushDevice],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(dispatch_module, "MAX_BATCH", 2)
+    monkeypatch.setattr(send_module, "MAX_BATCH", 2)
     first, second = enrolled(), enrolled()
     phone(first, token="tok-first-mismatch-0001")
     old = phone(second, token="tok-second-old-0000001")

@@ -13,8 +13,9 @@ from __future__ import annotations
 import json
 import logging
 import time
+import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,7 @@ from backend.app import create_app
 from backend.audit.models import AuditEvent
 from backend.core.actor import Actor
 from backend.db import Database
+from backend.diary.service import record_pain_score
 from backend.participants.models import Participant
 from backend.reminders.dispatch import dispatch_due_reminders
 from backend.reminders.models import (
@@ -733,3 +735,42 @@ def test_a_late_run_in_quiet_hours_waits_for_their_end_and_then_sends(
     assert dispatch_due_reminders(db, fcm_sender, morning).sent == 1
     [received] = fcm.received
     assert received.body["message"]["android"]["ttl"] == "7200s"  # until 10:00 Tehran
+
+
+def test_a_reminder_held_over_quiet_hours_is_not_sent_once_the_diary_is_filled(
+    db: Session,
+    enrolled: Callable[..., Participant],
+    phone: Callable[..., PushDevice],
+    fcm: FakeFcm,
+    fcm_sender: FcmSender,
+) -> None:
+    """A cron run at 22:15 Tehran finds the 20:00 diary reminder inside the quiet hours and
+    holds it to 08:00; the patient fills the diary at 07:30, so at 08:00 nothing is pushed."""
+    participant = enrolled()
+    phone(participant)
+    late_run = datetime(2026, 3, 5, 18, 45, tzinfo=UTC)  # 22:15 in Tehran (+03:30)
+    dispatch_due_reminders(db, fcm_sender, late_run)
+    [held] = reminders(db, participant)
+    morning = datetime(2026, 3, 6, 4, 30, tzinfo=UTC)  # 08:00 in Tehran
+    assert (held.status, held.reason, held.next_try_at) == (ReminderStatus.PENDING, "quiet_hours", morning)
+
+    filled_at = datetime(2026, 3, 6, 4, 0, tzinfo=UTC)  # 07:30, within the 10:00 grace time
+    patient = Actor(
+        kind="participant",
+        id=participant.id,
+        role="patient",
+        study_id=participant.study_id,
+        site_ids=frozenset({participant.site_id}),
+        participant_id=participant.id,
+    )
+    data = {"client_uuid": uuid.uuid4(), "recorded_at": filled_at, "score": 4, "diary_date": date(2026, 3, 5)}
+    record_pain_score(db, patient, data, filled_at)
+
+    report = dispatch_due_reminders(db, fcm_sender, morning)
+
+    assert fcm.received == []
+    assert (report.sent, report.skipped, report.retrying) == (0, 1, 0)
+    db.expire_all()
+    [reminder] = reminders(db, participant)
+    assert (reminder.status, reminder.reason, reminder.sent_at) == (ReminderStatus.SKIPPED, "already_done", None)
+    assert db.scalars(select(PushDelivery).where(PushDelivery.reminder_id == reminder.id)).all() == []

@@ -12,8 +12,9 @@ import pytest
 
 from backend.reminders import schedule
 from backend.reminders.models import ReminderKind, ReminderSettings, ReminderStatus
-from backend.reminders.schedule import Decision, Progress, Slot
+from backend.reminders.schedule import Decision, Slot
 from backend.studies.protocol import DEMO_PROTOCOL_PATH, read_protocol_file
+from backend.tasks.progress import Progress
 
 SHIPPED: dict[str, Any] = read_protocol_file(DEMO_PROTOCOL_PATH)[0]
 # The demo protocol with a 120-minute follow-up delay: the times below are worked out for
@@ -360,7 +361,7 @@ def test_the_daily_limit_counts_live_rows_of_the_day(
     """max_per_day 3: with the injection reminder live, the third 20:00 reminder is one too
     many; a failed or skipped one does not count."""
     decisions = plan(
-        EVENING, who(day0=D, enrolled_on=D), existing={(INJECTION, D, 0): injection_status}, has_open_ulcers=True
+        EVENING, who(day0=D, enrolled_on=D), existing={(INJECTION, D, 0): injection_status}, open_ulcers={1}
     )
     assert decisions == [
         Decision(DIARY_SLOT, PENDING),
@@ -398,7 +399,7 @@ def test_reminders_only_within_the_assessment_schedule(study_day: int, reminded:
     day = D + timedelta(days=study_day)
     assert bool(due_times(slots(day, who(day0=D)))) is reminded
     if not reminded:
-        assert slots(day, who(day0=D), has_open_ulcers=True) == []
+        assert slots(day, who(day0=D), open_ulcers={1}) == []
 
 
 # -- weekly walk and photo -----------------------------------------------------------------
@@ -408,25 +409,25 @@ def test_weekly_reminders_come_on_the_first_day_of_the_study_week() -> None:
     """Day 0 is Thursday the 5th, so weeks start on Thursdays: day 7 is the 12th, its week
     closes at 00:00 on the 19th Tehran = 20:30 UTC on the 18th."""
     day7 = date(2026, 3, 12)
-    found = [s for s in slots(day7, who(day0=D), has_open_ulcers=True) if s.attempt == 0]
+    found = [s for s in slots(day7, who(day0=D), open_ulcers={1}) if s.attempt == 0]
     assert found == [
         Slot(DIARY, day7, 0, utc(3, 12, 16, 30), utc(3, 13, 6, 30)),
         Slot(PHOTO, day7, 0, utc(3, 12, 16, 30), utc(3, 18, 20, 30)),
         Slot(WALK, day7, 0, utc(3, 12, 16, 30), utc(3, 18, 20, 30)),
     ]
     for other in (date(2026, 3, 9), date(2026, 3, 11), date(2026, 3, 13)):  # a Monday among them
-        assert {s.kind for s in slots(other, who(day0=D), has_open_ulcers=True)} == {DIARY}
+        assert {s.kind for s in slots(other, who(day0=D), open_ulcers={1})} == {DIARY}
 
 
 def test_weeks_are_iso_weeks_while_day0_is_unknown() -> None:
     """Monday the 9th; the week closes at 00:00 Monday the 16th Tehran = 20:30 UTC the 15th."""
     monday = date(2026, 3, 9)
-    found = [s for s in slots(monday, has_open_ulcers=True) if s.kind != DIARY and s.attempt == 0]
+    found = [s for s in slots(monday, open_ulcers={1}) if s.kind != DIARY and s.attempt == 0]
     assert found == [
         Slot(PHOTO, monday, 0, utc(3, 9, 16, 30), utc(3, 15, 20, 30)),
         Slot(WALK, monday, 0, utc(3, 9, 16, 30), utc(3, 15, 20, 30)),
     ]
-    assert {s.kind for s in slots(date(2026, 3, 10), has_open_ulcers=True)} == {DIARY}
+    assert {s.kind for s in slots(date(2026, 3, 10), open_ulcers={1})} == {DIARY}
 
 
 def test_no_photo_reminder_without_open_ulcers() -> None:
@@ -438,9 +439,9 @@ def test_weekly_tasks_done_this_week_are_skipped_as_done() -> None:
     decisions = plan(
         utc(3, 12, 16, 30),
         who(day0=D, enrolled_on=day7),
-        has_open_ulcers=True,
+        open_ulcers={1},
         walk_weeks_done={day7},
-        photo_weeks_done={day7},
+        photographed={day7: {1}},
     )
     assert [(d.slot.kind, d.status, d.reason) for d in decisions] == [
         (DIARY, PENDING, None),
@@ -511,7 +512,7 @@ def test_injection_day_comes_at_8_when_quiet_hours_are_off() -> None:
 def test_visit_and_injection_reminders_have_no_follow_up(day: date) -> None:
     """With no quiet hours every nudge would be kept, so a missing one is deliberate."""
     mine = prefs(diary_time=time(18, 0), **NO_QUIET)
-    found = slots(day, who(day0=D), mine, has_open_ulcers=True)
+    found = slots(day, who(day0=D), mine, open_ulcers={1})
     assert {s.kind for s in found} & {VISIT, INJECTION}
     assert not [s for s in found if s.kind in (VISIT, INJECTION) and s.attempt == 1]
 
@@ -522,7 +523,7 @@ def test_visit_and_injection_reminders_have_no_follow_up(day: date) -> None:
 def test_slots_go_out_by_due_time_then_kind() -> None:
     """Day 0 with the diary at 07:00 and no quiet hours: the 07:00 reminders (03:30 UTC)
     come before the 08:00 injection (04:30), and the nudges at 09:00 (05:30) last."""
-    found = slots(D, who(day0=D), prefs(diary_time=time(7, 0), **NO_QUIET), has_open_ulcers=True)
+    found = slots(D, who(day0=D), prefs(diary_time=time(7, 0), **NO_QUIET), open_ulcers={1})
     diary_closes = utc(3, 6, 6, 30)
     assert found == [
         Slot(DIARY, D, 0, utc(3, 5, 3, 30), diary_closes),
@@ -538,7 +539,7 @@ def test_slots_go_out_by_due_time_then_kind() -> None:
 def test_reminders_due_together_follow_the_kind_order() -> None:
     """Day 119 (2 July) starts a study week and is the eve of M4: four reminders at 20:00."""
     day = date(2026, 7, 2)
-    found = [s for s in slots(day, who(day0=D), has_open_ulcers=True) if s.attempt == 0]
+    found = [s for s in slots(day, who(day0=D), open_ulcers={1}) if s.attempt == 0]
     assert [s.kind for s in found] == [VISIT, DIARY, PHOTO, WALK]
     assert {s.due_at for s in found} == {utc(7, 2, 16, 30)}
 
