@@ -22,6 +22,7 @@ from backend.core.timeutil import ensure_utc, local_date
 from backend.errors import Conflict, NotFound, ValidationFailed
 from backend.locks.service import ensure_writable
 from backend.participants.models import Participant, ParticipantStatus
+from backend.studies import timeline
 
 CLOCK_SKEW = timedelta(minutes=5)
 LATE_AFTER = timedelta(hours=48)
@@ -44,7 +45,7 @@ class EntryTime:
 
 def study_day(participant: Participant, day: date) -> int | None:
     """Days since the local date of the first injection (day 0); None while it is unknown."""
-    return None if participant.day0_date is None else (day - participant.day0_date).days
+    return timeline.study_day(participant.day0_date, day)
 
 
 def time_entry(participant: Participant, recorded_at: datetime, now: datetime) -> EntryTime:

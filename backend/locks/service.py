@@ -29,6 +29,7 @@ from backend.locks.models import DataLock, LockLevel
 from backend.participants.models import Participant
 from backend.staff.models import StaffRole
 from backend.studies.service import current_protocol
+from backend.studies.timeline import study_day
 
 # ---------------------------------------------------------------- set, release, list
 
@@ -144,7 +145,7 @@ def locks_query(
 
 def _check_visit(session: Session, participant: Participant, visit_code: str) -> tuple[int, int]:
     """The visit's window in the current protocol, checked to exist."""
-    visits = {visit["code"]: visit for visit in current_protocol(session, participant.study_id).visits}
+    visits = {visit.code: visit for visit in current_protocol(session, participant.study_id).visits}
     codes = list(visits)
     if visit_code not in codes:
         message = f"{visit_code!r} is not a visit of the study's protocol ({', '.join(codes)})."
@@ -153,8 +154,7 @@ def _check_visit(session: Session, participant: Participant, visit_code: str) ->
         # Without day 0 no record has a study day, so a visit lock would cover nothing.
         message = "The participant's day 0 is not known yet, so no record belongs to a visit; lock the participant."
         raise ValidationFailed(message, errors={"json": {"visit_code": [message]}})
-    window = visits[visit_code]["window"]
-    return window["start"], window["end"]
+    return visits[visit_code].start_day, visits[visit_code].end_day
 
 
 def _active_lock(session: Session, participant_id: int, visit_code: str | None) -> DataLock | None:
@@ -194,9 +194,9 @@ def ensure_writable(session: Session, actor: Actor, participant: Participant, *d
     covering = [row for row in active if row.visit_code is None]
     by_visit = [row for row in active if row.visit_code is not None]
     if by_visit and days and participant.day0_date is not None:
-        study_days = {(day - participant.day0_date).days for day in days}
+        study_days = {study_day(participant.day0_date, day) for day in days}
         windows = {
-            visit["code"]: (visit["window"]["start"], visit["window"]["end"])
+            visit.code: (visit.start_day, visit.end_day)
             for visit in current_protocol(session, participant.study_id).visits
         }
         for row in by_visit:
@@ -205,7 +205,7 @@ def ensure_writable(session: Session, actor: Actor, participant: Participant, *d
                 start, end = row.window_start_day, row.window_end_day
             else:
                 start, end = windows.get(row.visit_code, (1, 0))
-            if any(start <= day <= end for day in study_days):
+            if any(day is not None and start <= day <= end for day in study_days):
                 covering.append(row)
     _refuse(actor, participant, covering)
 

@@ -22,6 +22,7 @@ from backend.errors import Conflict, ValidationFailed
 from backend.locks.service import ensure_study_days_movable, ensure_writable
 from backend.participants.models import Participant, ParticipantStatus
 from backend.studies.models import Cohort, Site, Study
+from backend.studies.service import protocol_of
 from backend.symptoms.models import SymptomReport
 from backend.ulcers.models import UlcerPhoto
 from backend.walks.models import WalkTest
@@ -48,7 +49,7 @@ def _cohort(session: Session, study_id: int, code: str) -> Cohort:
 def _check_language(session: Session, study_id: int, language: str) -> None:
     study = session.get(Study, study_id)
     protocol = study.current_protocol if study else None
-    languages = protocol.document["languages"] if protocol else []
+    languages = list(protocol_of(protocol).languages) if protocol else []
     if language not in languages:
         raise _field_error("language", f"{language!r} is not a language of the protocol ({', '.join(languages)}).")
 

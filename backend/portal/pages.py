@@ -8,7 +8,7 @@ business rule.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from markupsafe import Markup
@@ -25,7 +25,9 @@ from backend.participants.models import Participant
 from backend.participants.service import participants_query, read_participant
 from backend.portal import charts
 from backend.reminders.service import participant_devices, reminder_history
+from backend.studies.document import StudyProtocol
 from backend.studies.service import current_protocol
+from backend.studies.timeline import study_day, study_week
 from backend.symptoms.service import symptoms_query
 from backend.ulcers.models import UlcerPhoto
 from backend.ulcers.service import area_history, review_queue, ulcers_query
@@ -89,20 +91,14 @@ class Visit:
     injection: bool
 
 
-def visits_of(participant: Participant, document: dict[str, Any]) -> list[Visit]:
-    if participant.day0_date is None:
-        return []
+def visits_of(participant: Participant, protocol: StudyProtocol) -> list[Visit]:
     day0 = participant.day0_date
+    if day0 is None:
+        return []
     return [
-        Visit(
-            v["code"],
-            v["label"],
-            day0 + timedelta(days=v["target_day"]),
-            day0 + timedelta(days=v["window"]["start"]),
-            day0 + timedelta(days=v["window"]["end"]),
-            v["injection"],
-        )
-        for v in document["visits"]
+        Visit(v.code, v.label, dates.target, dates.start, dates.end, v.injection)
+        for v in protocol.visits
+        for dates in [v.dates(day0)]
     ]
 
 
@@ -111,8 +107,8 @@ def participant_page(session: Session, actor: Actor, participant_id: int, now: d
     participant = read_participant(session, actor, participant_id, now)
     protocol = current_protocol(session, participant.study_id)
     today_local = local_date(now, participant.timezone)
-    visits = visits_of(participant, protocol.document)
-    study_day = (today_local - participant.day0_date).days if participant.day0_date else None
+    visits = visits_of(participant, protocol)
+    day_number = study_day(participant.day0_date, today_local)
     next_visit = next((v for v in visits if v.end >= today_local), None)
 
     scores = list(session.scalars(pain_scores_query(session, actor, participant.id, {}, now)))
@@ -129,7 +125,7 @@ def participant_page(session: Session, actor: Actor, participant_id: int, now: d
     dates += [v.start for v in visits if v.start <= today_local] + [today_local]
     first = min(dates)
     if participant.day0_date is not None:  # start on a study week, so weekly means are study weeks
-        first = participant.day0_date + timedelta(days=(first - participant.day0_date).days // 7 * 7)
+        first = study_week(participant.day0_date, first)[0]
     last = max(max(dates), today_local)
     bands = [
         charts.VisitBand(v.code, v.start, v.end, v.injection) for v in visits if v.start <= last and v.end >= first
@@ -137,7 +133,7 @@ def participant_page(session: Session, actor: Actor, participant_id: int, now: d
     injections = [v.target for v in visits if v.injection and first <= v.target <= last]
     return {
         "participant": participant,
-        "study_day": study_day,
+        "study_day": day_number,
         "today": today_local,
         "next_visit": next_visit,
         "visits": visits,

@@ -26,6 +26,7 @@ from backend.reminders import claim, schedule
 from backend.reminders.models import Reminder, ReminderKind, ReminderStatus
 from backend.reminders.record import DispatchReport, reminders_table
 from backend.reminders.send import Recipients, read_recipients
+from backend.studies.document import StudyProtocol
 from backend.studies.service import current_protocol
 
 
@@ -115,16 +116,16 @@ def _decide(
         )
     ):
         existing[r.participant_id][(r.kind, r.local_date, r.attempt)] = r.status
-    studies: dict[int, tuple[dict[str, Any], schedule.Preferences]] = {}
+    studies: dict[int, tuple[StudyProtocol, schedule.Preferences]] = {}
     for p in people:
         if p.study_id not in studies:
-            protocol = current_protocol(session, p.study_id).document
-            studies[p.study_id] = (protocol, schedule.preferences(protocol["reminders"], None))
+            protocol = current_protocol(session, p.study_id)
+            studies[p.study_id] = (protocol, schedule.preferences(protocol.reminders, None))
         protocol, study_prefs = studies[p.study_id]
         assert p.enrolled_at is not None  # active participants are enrolled
         who = schedule.Who(p.id, p.timezone, p.day0_date, p.enrolled_at.astimezone(ZoneInfo(p.timezone)).date())
         own = recipients.settings.get(p.id)
-        prefs = study_prefs if own is None else schedule.preferences(protocol["reminders"], own)
+        prefs = study_prefs if own is None else schedule.preferences(protocol.reminders, own)
         progress = recipients.progress[p.id]
         has_device = p.id in recipients.devices
         for decision in schedule.plan(who, protocol, prefs, now, progress, existing[p.id], has_device):

@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from backend.reminders.models import ReminderKind, ReminderSettings, ReminderStatus
-from backend.studies.service import assessment
-from backend.studies.timeline import study_day, study_week
+from backend.studies.document import ReminderRules, StudyProtocol
+from backend.studies.timeline import at_local, date_of, days_close, diary_closes, study_day, study_week
+from backend.studies.timeline import week_closes as timeline_week_closes
 from backend.tasks.progress import Progress
 
 MORNING = time(8, 0)  # injection-day reminders
@@ -51,16 +51,15 @@ class Preferences:
         return moment >= start or moment < end
 
 
-def preferences(reminders: Mapping[str, Any], own: ReminderSettings | None) -> Preferences:
-    """`reminders` is the protocol's `reminders` section."""
-    quiet = reminders["quiet_hours"]
+def preferences(reminders: ReminderRules, own: ReminderSettings | None) -> Preferences:
+    """The protocol's reminder rules with the participant's own settings (None: none saved)."""
     return Preferences(
-        diary_time=own.diary_time if own and own.diary_time else time.fromisoformat(reminders["default_time"]),
-        quiet_start=own.quiet_start if own and own.quiet_start else time.fromisoformat(quiet["start"]),
-        quiet_end=own.quiet_end if own and own.quiet_end else time.fromisoformat(quiet["end"]),
+        diary_time=own.diary_time if own and own.diary_time else reminders.default_time,
+        quiet_start=own.quiet_start if own and own.quiet_start else reminders.quiet_start,
+        quiet_end=own.quiet_end if own and own.quiet_end else reminders.quiet_end,
         opted_out=frozenset(own.opted_out or ()) if own else frozenset(),
-        max_per_day=reminders["max_per_day"],
-        follow_up_after=timedelta(minutes=reminders["follow_up_after_minutes"]),
+        max_per_day=reminders.max_per_day,
+        follow_up_after=reminders.follow_up_after,
     )
 
 
@@ -94,49 +93,46 @@ class Decision:
 
 
 def _at(day: date, moment: time, tz: str) -> datetime:
-    return datetime.combine(day, moment, tzinfo=ZoneInfo(tz)).astimezone(UTC)
+    return at_local(day, moment, tz).astimezone(UTC)
 
 
-def _scheduled(protocol: Mapping[str, Any], kind: ReminderKind, number: int | None) -> bool:
-    found = assessment(protocol, _ASSESSMENT_OF[kind])
-    if found is None:
-        return False
-    schedule = found["schedule"]
-    return number is None or schedule["from_day"] <= number <= schedule["to_day"]
+def _scheduled(protocol: StudyProtocol, kind: ReminderKind, number: int | None) -> bool:
+    found = protocol.assessment(_ASSESSMENT_OF[kind])
+    return found is not None and found.schedule.covers(number)
 
 
-def _schedule_closes(who: Who, protocol: Mapping[str, Any], kind: ReminderKind) -> datetime | None:
+def _schedule_closes(who: Who, protocol: StudyProtocol, kind: ReminderKind) -> datetime | None:
     """The start of the day after the assessment's last study day: a study week that runs
     past it (days 189-195 with to_day 194) must not keep its reminder alive beyond it."""
     if who.day0 is None:
         return None
-    found = assessment(protocol, _ASSESSMENT_OF[kind])
+    found = protocol.assessment(_ASSESSMENT_OF[kind])
     assert found is not None  # only asked for kinds that are scheduled
-    return _at(who.day0 + timedelta(days=found["schedule"]["to_day"] + 1), time(0), who.timezone)
+    return days_close(who.day0, found.schedule.to_day, who.timezone).astimezone(UTC)
 
 
-def slots(who: Who, protocol: Mapping[str, Any], prefs: Preferences, day: date, progress: Progress) -> list[Slot]:
+def slots(who: Who, protocol: StudyProtocol, prefs: Preferences, day: date, progress: Progress) -> list[Slot]:
     """The reminders of one local day, in the order they should go out."""
     if day < who.enrolled_on:
         return []
-    texts = protocol["reminders"]["texts"]
+    texts = protocol.reminders.texts
     tz = who.timezone
     number = study_day(who.day0, day)
     wanted: list[tuple[ReminderKind, time, datetime]] = []  # kind, local time, expiry
     visit_days = {}
     if who.day0 is not None:
-        visit_days = {who.day0 + timedelta(days=v["target_day"]): v for v in protocol["visits"]}
+        visit_days = {date_of(who.day0, v.target_day): v for v in protocol.visits}
     injection = visit_days.get(day)
-    if injection is not None and injection["injection"]:
+    if injection is not None and injection.injection:
         # In the morning, before the clinic; later only if the participant's quiet hours say so.
         wanted.append((ReminderKind.INJECTION_DAY, MORNING, _at(day + timedelta(days=1), time(0), tz)))
     if day + timedelta(days=1) in visit_days:
         wanted.append((ReminderKind.VISIT_TOMORROW, prefs.diary_time, _at(day + timedelta(days=1), time(0), tz)))
     if _scheduled(protocol, ReminderKind.REST_PAIN_DIARY, number):
-        grace = time.fromisoformat(protocol["diary"]["grace_until"])
-        wanted.append((ReminderKind.REST_PAIN_DIARY, prefs.diary_time, _at(day + timedelta(days=1), grace, tz)))
-    week_start, week_end = study_week(who.day0, day)
-    week_closes = _at(week_end + timedelta(days=1), time(0), tz)
+        closes = diary_closes(day, protocol.grace_until, tz).astimezone(UTC)
+        wanted.append((ReminderKind.REST_PAIN_DIARY, prefs.diary_time, closes))
+    week_start = study_week(who.day0, day)[0]
+    week_closes = timeline_week_closes(who.day0, day, tz).astimezone(UTC)
     if day == week_start and progress.has_open_ulcers and _scheduled(protocol, ReminderKind.ULCER_PHOTO, number):
         closes = min(week_closes, _schedule_closes(who, protocol, ReminderKind.ULCER_PHOTO) or week_closes)
         wanted.append((ReminderKind.ULCER_PHOTO, prefs.diary_time, closes))
@@ -174,7 +170,7 @@ def quiet_end_after(moment: datetime, prefs: Preferences, tz: str) -> datetime:
 
 def plan(
     who: Who,
-    protocol: Mapping[str, Any],
+    protocol: StudyProtocol,
     prefs: Preferences,
     now: datetime,
     progress: Progress,

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from backend.core.bulk import among
 from backend.participants.models import Participant, ParticipantStatus
 from backend.reminders import schedule
-from backend.reminders.models import PushDevice, ReminderKind, ReminderSettings, ReminderStatus
+from backend.reminders.models import PushDevice, ReminderSettings, ReminderStatus
 from backend.reminders.record import DispatchReport, Outgoing, record, state
 from backend.reminders.senders import MAX_BATCH, Push, Sender, SenderConfigError, SendResult
 from backend.reminders.service import active_devices
@@ -68,7 +68,7 @@ def read_recipients(
 def walk_method(session: Session, study_id: int) -> str | None:
     """The walk method the study's protocol asks for (any, if it names none)."""
     walk = current_protocol(session, study_id).assessment(WALK)
-    return walk.get("method") if walk else None
+    return walk.method if walk else None
 
 
 def _batch_recipients(session: Session, batch: Sequence[Any], now: datetime) -> Recipients:
@@ -141,16 +141,15 @@ def _verdict(session: Session, reminder: Any, recipients: Recipients, now: datet
         return state(reminder, ReminderStatus.SKIPPED, "already_done", release=True)
     if ttl <= 0 or not targets:
         return state(reminder, ReminderStatus.FAILED, "window_closed" if ttl <= 0 else "no_device")
-    protocol = current_protocol(session, person.study_id).document
-    prefs = schedule.preferences(protocol["reminders"], recipients.settings.get(person.id))
+    protocol = current_protocol(session, person.study_id)
+    prefs = schedule.preferences(protocol.reminders, recipients.settings.get(person.id))
     if prefs.is_quiet(now.astimezone(ZoneInfo(person.timezone)).time()):
         # A late run, a retry or a release that lands in quiet hours waits for their end
         # (a nudge is not worth it by then); never pushed while the participant sleeps.
         return _quiet(reminder, prefs, person.timezone, now)
-    text = render(protocol, reminder.kind, person.language)
+    text = protocol.text(reminder.kind.value, person.language)
     if text is None:  # a newer protocol version dropped this kind since it was planned
         return state(reminder, ReminderStatus.FAILED, "no_text")
-    title, body = text
     data = {
         "kind": reminder.kind.value,
         "local_date": reminder.local_date.isoformat(),
@@ -164,8 +163,8 @@ def _verdict(session: Session, reminder: Any, recipients: Recipients, now: datet
             Push(
                 token=device.fcm_token,
                 platform=device.platform.value,
-                title=title,
-                body=body,
+                title=text.title,
+                body=text.body,
                 data=data,
                 collapse_key=reminder.kind.value,
                 ttl_seconds=ttl,
@@ -181,13 +180,3 @@ def _quiet(reminder: Any, prefs: schedule.Preferences, tz: str, now: datetime) -
     if reminder.attempt == 1 or wake >= reminder.expires_at:
         return state(reminder, ReminderStatus.SKIPPED, "quiet_hours", release=True)
     return state(reminder, ReminderStatus.PENDING, "quiet_hours", next_try_at=wake, release=True)
-
-
-def render(protocol: dict[str, Any], kind: ReminderKind, language: str) -> tuple[str, str] | None:
-    """Title and body in the participant's language, else the protocol's default (English
-    in the demo study); None if the protocol has no text for the kind."""
-    texts = protocol["reminders"]["texts"].get(kind.value)
-    if texts is None:
-        return None
-    message = texts.get(language) or texts[protocol["default_language"]]
-    return message["title"], message["body"]

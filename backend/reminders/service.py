@@ -18,6 +18,7 @@ from backend.errors import NotFound, ValidationFailed
 from backend.participants.models import Device, Participant
 from backend.reminders import schedule
 from backend.reminders.models import PushDelivery, PushDevice, Reminder, ReminderKind, ReminderSettings
+from backend.studies.document import StudyProtocol
 from backend.studies.service import current_protocol
 from backend.tasks.progress import Progress
 from backend.ulcers.models import Ulcer
@@ -169,18 +170,18 @@ def retire_stale_devices(session: Session, now: datetime) -> int:
 # -- settings ------------------------------------------------------------------------------
 
 
-def _effective(session: Session, participant: Participant) -> tuple[schedule.Preferences, dict[str, Any]]:
-    protocol = current_protocol(session, participant.study_id).document
+def _effective(session: Session, participant: Participant) -> tuple[schedule.Preferences, StudyProtocol]:
+    protocol = current_protocol(session, participant.study_id)
     own = session.get(ReminderSettings, participant.id)
-    return schedule.preferences(protocol["reminders"], own), protocol
+    return schedule.preferences(protocol.reminders, own), protocol
 
 
-def settings_view(prefs: schedule.Preferences, protocol: dict[str, Any]) -> dict[str, Any]:
+def settings_view(prefs: schedule.Preferences, protocol: StudyProtocol) -> dict[str, Any]:
     return {
         "diary_time": prefs.diary_time,
         "quiet_hours": {"start": prefs.quiet_start, "end": prefs.quiet_end},
         "opted_out": sorted(prefs.opted_out),
-        "kinds": [k.value for k in ReminderKind if k.value in protocol["reminders"]["texts"]],
+        "kinds": [k.value for k in ReminderKind if k.value in protocol.reminders.texts],
         "max_per_day": prefs.max_per_day,
         "follow_up_after_minutes": int(prefs.follow_up_after.total_seconds() // 60),
     }
@@ -202,7 +203,7 @@ def update_settings(session: Session, actor: Actor, data: dict[str, Any], now: d
 def _update_settings(session: Session, actor: Actor, data: dict[str, Any], now: datetime) -> dict[str, Any]:
     assert actor.participant_id is not None
     participant = participant_in_scope(session, actor, actor.participant_id)
-    protocol = current_protocol(session, participant.study_id).document
+    protocol = current_protocol(session, participant.study_id)
     quiet = data.get("quiet_hours")
     own = session.get(ReminderSettings, participant.id)
     before = snapshot(own) if own else None
@@ -214,7 +215,7 @@ def _update_settings(session: Session, actor: Actor, data: dict[str, Any], now: 
     own.quiet_end = quiet["end"] if quiet else None
     own.opted_out = sorted({kind.value for kind in data["opted_out"]})
     own.updated_at = now
-    prefs = schedule.preferences(protocol["reminders"], own)
+    prefs = schedule.preferences(protocol.reminders, own)
     if prefs.is_quiet(prefs.diary_time):
         session.rollback()
         raise ValidationFailed(
@@ -280,7 +281,7 @@ def _query_error(name: str, message: str) -> ValidationFailed:
 def _upcoming(
     session: Session,
     participant: Participant,
-    protocol: dict[str, Any],
+    protocol: StudyProtocol,
     prefs: schedule.Preferences,
     today: date,
     now: datetime,

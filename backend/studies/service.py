@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -13,6 +12,7 @@ from sqlalchemy.orm import Session
 from backend.audit.service import record_audit, snapshot
 from backend.core.actor import Actor
 from backend.errors import NotFound
+from backend.studies.document import StudyProtocol, build_protocol
 from backend.studies.models import Cohort, ProtocolVersion, Site, Study, Visit
 from backend.studies.protocol import ProtocolError
 
@@ -70,16 +70,16 @@ def load_protocol(session: Session, document: dict[str, Any], sha256: str, actor
         loaded_by=actor.label or str(actor.audit_id),
     )
     session.add(protocol)
-    for visit in document["visits"]:
+    for visit in build_protocol(document).visits:
         session.add(
             Visit(
                 protocol_version=protocol,
-                code=visit["code"],
-                label=visit["label"],
-                target_day=visit["target_day"],
-                window_start_day=visit["window"]["start"],
-                window_end_day=visit["window"]["end"],
-                injection=visit["injection"],
+                code=visit.code,
+                label=visit.label,
+                target_day=visit.target_day,
+                window_start_day=visit.start_day,
+                window_end_day=visit.end_day,
+                injection=visit.injection,
             )
         )
     record_audit(
@@ -132,34 +132,22 @@ def find_study(session: Session, code: str) -> Study:
     return study
 
 
-@dataclass(frozen=True)
-class ProtocolSettings:
-    """The parts of the current protocol that request handling needs, parsed once."""
+ProtocolSettings = StudyProtocol  # the name request handling has long used for it
 
-    version_id: int
-    document: dict[str, Any]
-    grace_until: time
-    visits: tuple[dict[str, Any], ...]
-
-    def assessment(self, task: str) -> dict[str, Any] | None:
-        return assessment(self.document, task)
+_protocol_cache: dict[tuple[int, str], StudyProtocol] = {}
 
 
-def assessment(document: Mapping[str, Any], task: str) -> dict[str, Any] | None:
-    """The protocol document's assessment schedule of `task`, if it has one."""
-    found: dict[str, Any]
-    for found in document["assessments"]:  # a loop, not next(genexpr): the planner asks per participant
-        if found["task"] == task:
-            return found
-    return None
+def protocol_of(version: ProtocolVersion) -> StudyProtocol:
+    """The typed protocol of a loaded version; built once per process (versions never change)."""
+    key = (version.id, version.sha256)  # the hash too: ids can be reused after a rollback
+    cached = _protocol_cache.get(key)
+    if cached is None:
+        cached = _protocol_cache[key] = build_protocol(version.document, version.id)
+    return cached
 
 
-_settings_cache: dict[tuple[int, str], ProtocolSettings] = {}
-
-
-def current_protocol(session: Session, study_id: int) -> ProtocolSettings:
-    """The study's current protocol. Loaded versions never change, so each is parsed once
-    per process and a request costs one indexed query for the current version's id."""
+def current_protocol(session: Session, study_id: int) -> StudyProtocol:
+    """The study's current protocol; a request costs one indexed query for its version's id."""
     row = session.execute(
         select(ProtocolVersion.id, ProtocolVersion.sha256)
         .where(ProtocolVersion.study_id == study_id)
@@ -168,13 +156,8 @@ def current_protocol(session: Session, study_id: int) -> ProtocolSettings:
     ).first()
     if row is None:
         raise NotFound("The study has no protocol loaded.")
-    key = (row.id, row.sha256)  # the hash too: ids can be reused after a rollback
-    cached = _settings_cache.get(key)
+    cached = _protocol_cache.get((row.id, row.sha256))
     if cached is None:
-        document: dict[str, Any] = session.scalars(
-            select(ProtocolVersion.document).where(ProtocolVersion.id == row.id)
-        ).one()
-        grace_until = time.fromisoformat(document["diary"]["grace_until"])  # "HH:MM", validated on load
-        cached = ProtocolSettings(row.id, document, grace_until, tuple(document["visits"]))
-        _settings_cache[key] = cached
+        version = session.get_one(ProtocolVersion, row.id)
+        cached = protocol_of(version)
     return cached

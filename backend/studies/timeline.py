@@ -8,10 +8,8 @@ diary, the tasks screen, the reminders, the locks and the trial sync agree on th
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from backend.core.timeutil import local_date
@@ -88,12 +86,3 @@ class VisitDates:
     target: date
     start: date
     end: date
-
-
-def visit_window(visit: Mapping[str, Any]) -> VisitWindow:
-    """The window of a visit of the protocol file (its ``window: {start, end}``)."""
-    return VisitWindow(visit["code"], visit["target_day"], visit["window"]["start"], visit["window"]["end"])
-
-
-def visit_windows(visits: Iterable[Mapping[str, Any]]) -> list[VisitWindow]:
-    return [visit_window(v) for v in visits]

@@ -14,22 +14,18 @@ from backend.core.timeutil import local_date, local_time
 from backend.diary.models import PainScore
 from backend.diary.service import last_closed_diary_day, mean_pain
 from backend.participants.models import Participant, ParticipantStatus
-from backend.studies.service import ProtocolSettings, current_protocol
-from backend.studies.timeline import diary_closes, study_day, study_week, visit_window, week_closes
+from backend.studies.document import Assessment, StudyProtocol
+from backend.studies.service import current_protocol
+from backend.studies.timeline import diary_closes, study_day, study_week, week_closes
 from backend.tasks.progress import DIARY, PHOTO, WALK, Progress, read_progress
 from backend.ulcers.models import Ulcer
 from backend.walks.models import WalkTest
 
 
-def _scheduled(protocol: ProtocolSettings, task: str, day_number: int | None) -> dict[str, Any] | None:
+def _scheduled(protocol: StudyProtocol, task: str, day_number: int | None) -> Assessment | None:
     """The assessment if it runs on this study day (always, while day 0 is not known)."""
     assessment = protocol.assessment(task)
-    if assessment is None:
-        return None
-    schedule = assessment["schedule"]
-    if day_number is not None and not schedule["from_day"] <= day_number <= schedule["to_day"]:
-        return None
-    return assessment
+    return assessment if assessment is not None and assessment.schedule.covers(day_number) else None
 
 
 def due_tasks(session: Session, actor: Actor, now: datetime) -> dict[str, Any]:
@@ -51,7 +47,7 @@ def due_tasks(session: Session, actor: Actor, now: datetime) -> dict[str, Any]:
             lambda column: column == participant.id,
             diary_since=min(last_closed, today - timedelta(days=1)),
             weeks_since=study_week(participant.day0_date, today)[0],
-            walk_method=lambda _pid: walk.get("method") if walk else None,
+            walk_method=lambda _pid: walk.method if walk else None,
         )[participant.id]
         tasks += _diary_tasks(participant, protocol, progress, local_now, last_closed)
         tasks += _walk_tasks(participant, protocol, progress, today, day_number)
@@ -63,7 +59,7 @@ def due_tasks(session: Session, actor: Actor, now: datetime) -> dict[str, Any]:
 
 
 def _diary_tasks(
-    participant: Participant, protocol: ProtocolSettings, progress: Progress, local_now: datetime, last_closed: date
+    participant: Participant, protocol: StudyProtocol, progress: Progress, local_now: datetime, last_closed: date
 ) -> list[dict[str, Any]]:
     tz = participant.timezone
     today = local_now.date()
@@ -87,7 +83,7 @@ def _diary_tasks(
 
 
 def _walk_tasks(
-    participant: Participant, protocol: ProtocolSettings, progress: Progress, today: date, day_number: int | None
+    participant: Participant, protocol: StudyProtocol, progress: Progress, today: date, day_number: int | None
 ) -> list[dict[str, Any]]:
     assessment = _scheduled(protocol, WALK, day_number)
     if assessment is None:
@@ -99,7 +95,7 @@ def _walk_tasks(
             "status": "done" if progress.done(WALK, week_start) else "due",
             "date": week_start,
             "closes_at": week_closes(participant.day0_date, today, participant.timezone),
-            "method": assessment.get("method"),
+            "method": assessment.method,
         }
     ]
 
@@ -107,7 +103,7 @@ def _walk_tasks(
 def _photo_tasks(
     session: Session,
     participant: Participant,
-    protocol: ProtocolSettings,
+    protocol: StudyProtocol,
     progress: Progress,
     today: date,
     day_number: int | None,
@@ -133,21 +129,20 @@ def _photo_tasks(
     ]
 
 
-def _next_visit(participant: Participant, protocol: ProtocolSettings, day_number: int | None) -> dict[str, Any] | None:
+def _next_visit(participant: Participant, protocol: StudyProtocol, day_number: int | None) -> dict[str, Any] | None:
     day0 = participant.day0_date
     if day_number is None or day0 is None:
         return None
     for visit in protocol.visits:
-        window = visit_window(visit)
-        if window.end_day < day_number:
+        if visit.end_day < day_number:
             continue
-        dates = window.dates(day0)
+        dates = visit.dates(day0)
         return {
             "task": "visit",
-            "status": "in_window" if window.start_day <= day_number else "upcoming",
+            "status": "in_window" if visit.start_day <= day_number else "upcoming",
             "date": dates.target,
-            "visit_code": visit["code"],
-            "label": visit["label"],
+            "visit_code": visit.code,
+            "label": visit.label,
             "window_start": dates.start,
             "window_end": dates.end,
         }

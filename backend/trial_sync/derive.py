@@ -8,10 +8,12 @@ rule and version; a rule changes meaning only under a new version.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
+
+from backend.studies.timeline import VisitWindow
 
 FINAL, PROVISIONAL, MISSING = "final", "provisional", "missing"
 INSUFFICIENT, NO_MEASUREMENT, WITHDRAWN, BASELINE_ZERO = (
@@ -25,14 +27,7 @@ INSUFFICIENT, NO_MEASUREMENT, WITHDRAWN, BASELINE_ZERO = (
 FROM_BASELINE = frozenset({"change_from_baseline", "percent_change_from_baseline", "responder", "area_reduction"})
 
 
-@dataclass(frozen=True)
-class Window:
-    """A visit of the protocol, or a pseudo-visit an endpoint defines (e.g. DAY28)."""
-
-    code: str
-    target_day: int
-    start_day: int
-    end_day: int
+Window = VisitWindow  # a visit of the protocol, or a pseudo-visit an endpoint defines (e.g. DAY28)
 
 
 @dataclass(frozen=True)
@@ -416,11 +411,6 @@ RULES: dict[str, Rule] = {
     "responder": responder,
     "area_reduction": area_reduction,
 }
-
-
-def visit_windows(visits: Iterable[dict[str, Any]]) -> list[Window]:
-    """The protocol's visits; pseudo-visits belong to the endpoint that defines them."""
-    return [Window(v["code"], v["target_day"], v["window"]["start"], v["window"]["end"]) for v in visits]
 
 
 # What each rule computes, for the exported data dictionary (DESIGN.md has the contract).

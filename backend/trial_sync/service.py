@@ -24,7 +24,10 @@ from backend.core.actor import Actor
 from backend.db import WRITER_OPTIONS
 from backend.errors import Conflict, NotFound
 from backend.locks.service import locked_scopes
+from backend.studies.document import StudyProtocol
 from backend.studies.models import Study
+from backend.studies.service import protocol_of
+from backend.studies.timeline import date_of
 from backend.trial_sync import derive, source
 from backend.trial_sync.target import DERIVED_COLUMNS, endpoint_value, refresh_views, sync_run
 
@@ -113,7 +116,7 @@ def run_trial_sync(
             run_id = _open_run(conn, report.mode, study_code, now)
             # The views cover every study's endpoints, whichever studies this run syncs.
             every = studies if study_code is None else source.studies(session, None)
-            views_changed = refresh_views(conn, [e for s in every for e in _protocol(s)["endpoints"]])
+            views_changed = refresh_views(conn, [e for s in every for e in _protocol(s).endpoints])
             # A lock freezes a scope's rows from the run after the one that first saw it:
             # that first run writes them as the locked data stands (it cannot change since).
             lock_cutoff = previous.watermark - OVERLAP if previous is not None else None
@@ -134,11 +137,11 @@ def run_trial_sync(
     return report
 
 
-def _protocol(study: Study) -> dict[str, Any]:
+def _protocol(study: Study) -> StudyProtocol:
     protocol = study.current_protocol
     if protocol is None:  # a study is created together with its first protocol
         raise NotFound(f"Study {study.code} has no protocol.")
-    return protocol.document
+    return protocol_of(protocol)
 
 
 def _previous_run(conn: Connection, study_code: str | None) -> Row[Any] | None:
@@ -174,10 +177,10 @@ def _close_run(conn: Connection, run_id: int, report: RunReport, finished_at: da
     )
 
 
-def endpoints_of(document: dict[str, Any]) -> list[derive.Endpoint]:
+def endpoints_of(protocol: StudyProtocol) -> list[derive.Endpoint]:
     return [
-        derive.Endpoint(e["code"], e["family"], e["rule"], e["version"], e["unit"], e["per_ulcer"], e["params"])
-        for e in document["endpoints"]
+        derive.Endpoint(e.code, e.family, e.rule, e.version, e.unit, e.per_ulcer, dict(e.params))
+        for e in protocol.endpoints
     ]
 
 
@@ -210,9 +213,9 @@ def _sync_study(
     report: RunReport,
     chunk_size: int,
 ) -> None:
-    document = _protocol(study)
-    endpoints = endpoints_of(document)
-    visits = derive.visit_windows(document["visits"])
+    protocol = _protocol(study)
+    endpoints = endpoints_of(protocol)
+    visits: list[derive.Window] = list(protocol.visits)
     windows = _all_windows(visits, endpoints)
     persons = source.people(session, study.id)
     if since is not None and not source.protocol_loaded_since(session, study.id, since - OVERLAP):
@@ -241,8 +244,8 @@ def _values(person: source.Person, row: derive.Row) -> dict[str, Any]:
         "n": row.n,
         "window_start_day": row.window_start_day,
         "window_end_day": row.window_end_day,
-        "window_start_date": person.day0 + timedelta(days=row.window_start_day),
-        "window_end_date": person.day0 + timedelta(days=row.window_end_day),
+        "window_start_date": date_of(person.day0, row.window_start_day),
+        "window_end_date": date_of(person.day0, row.window_end_day),
         "rule": row.rule,
         "rule_version": row.rule_version,
         "source_ids": json.dumps(list(row.source_ids)),

@@ -21,6 +21,7 @@ from backend.diary.models import PainScore
 from backend.locks.models import DataLock
 from backend.participants.models import Participant
 from backend.studies.models import ProtocolVersion, Study
+from backend.studies.timeline import study_day
 from backend.trial_sync.derive import AmputationEntry, Observation, PainEntry, Subject, UlcerRecord, WalkEntry
 from backend.ulcers.models import PhotoReview, ReviewDecision, Ulcer, UlcerClosure, UlcerPhoto
 from backend.walks.models import WalkTest
@@ -39,8 +40,9 @@ class Person:
     withdrawn_at: datetime | None
 
     def day(self, on: date) -> int:
-        assert self.day0 is not None
-        return (on - self.day0).days
+        number = study_day(self.day0, on)
+        assert number is not None
+        return number
 
     def today(self, now: datetime) -> int:
         return self.day(local_date(now, self.timezone))

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Iterable
-from typing import Any
 
 from sqlalchemy import (
     Column,
@@ -32,6 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError
 
 from backend.db import WRITER_OPTIONS, UTCDateTime, make_engine
+from backend.studies.document import EndpointRule
 
 metadata = MetaData()
 
@@ -188,17 +188,17 @@ class ViewBlocked(RuntimeError):
     """Something in the trial database that is not ours depends on one of our views."""
 
 
-def refresh_views(conn: Connection, endpoints: Iterable[dict[str, Any]]) -> bool:
+def refresh_views(conn: Connection, endpoints: Iterable[EndpointRule]) -> bool:
     """(Re)create the family views for these protocol endpoints when their definition
     changed; returns whether anything was written."""
-    by_family: dict[str, list[dict[str, Any]]] = {}
+    by_family: dict[str, list[EndpointRule]] = {}
     for endpoint in endpoints:
-        if endpoint["family"] in FAMILY_VIEWS:
-            by_family.setdefault(endpoint["family"], []).append(endpoint)
+        if endpoint.family in FAMILY_VIEWS:
+            by_family.setdefault(endpoint.family, []).append(endpoint)
     changed = False
     for family, items in sorted(by_family.items()):
-        codes = sorted({item["code"] for item in items})
-        sql = view_sql(family, codes, any(item["per_ulcer"] for item in items))
+        codes = sorted({item.code for item in items})
+        sql = view_sql(family, codes, any(item.per_ulcer for item in items))
         digest = hashlib.sha256(sql.encode()).hexdigest()
         key = f"view:{FAMILY_VIEWS[family]}"
         stored = conn.scalar(select(schema_version.c.value).where(schema_version.c.name == key))

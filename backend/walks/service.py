@@ -73,13 +73,13 @@ def _record_walk_test(session: Session, actor: Actor, data: dict[str, Any], now:
 def baseline_best(session: Session, participant: Participant, walk: WalkTest) -> float | None:
     """The best test of the same method in the baseline visit window."""
     protocol = current_protocol(session, participant.study_id)
-    baseline = next((v for v in protocol.visits if v["code"] == "BASELINE"), protocol.visits[0])
+    baseline = protocol.visit("BASELINE") or protocol.visits[0]
     return session.scalar(
         select(func.max(WalkTest.distance_m)).where(
             WalkTest.participant_id == participant.id,
             WalkTest.method == walk.method,
             WalkTest.superseded_at.is_(None),
-            WalkTest.study_day.between(baseline["window"]["start"], baseline["window"]["end"]),
+            WalkTest.study_day.between(baseline.start_day, baseline.end_day),
             WalkTest.id != walk.id,
         )
     )

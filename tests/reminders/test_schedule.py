@@ -13,14 +13,16 @@ import pytest
 from backend.reminders import schedule
 from backend.reminders.models import ReminderKind, ReminderSettings, ReminderStatus
 from backend.reminders.schedule import Decision, Slot
+from backend.studies.document import build_protocol
 from backend.studies.protocol import DEMO_PROTOCOL_PATH, read_protocol_file
 from backend.tasks.progress import Progress
 
-SHIPPED: dict[str, Any] = read_protocol_file(DEMO_PROTOCOL_PATH)[0]
+_DOCUMENT: dict[str, Any] = read_protocol_file(DEMO_PROTOCOL_PATH)[0]
+SHIPPED = build_protocol(_DOCUMENT)
 # The demo protocol with a 120-minute follow-up delay: the times below are worked out for
 # it, and 120 minutes puts the default 20:00 reminder's nudge exactly on the 22:00 start
 # of the quiet hours, an edge these tests want. The shipped delay is tested on its own.
-PROTOCOL: dict[str, Any] = SHIPPED | {"reminders": SHIPPED["reminders"] | {"follow_up_after_minutes": 120}}
+PROTOCOL = build_protocol(_DOCUMENT | {"reminders": _DOCUMENT["reminders"] | {"follow_up_after_minutes": 120}})
 
 DIARY = ReminderKind.REST_PAIN_DIARY
 WALK = ReminderKind.SIX_MINUTE_WALK
@@ -49,9 +51,9 @@ def who(timezone: str = "Asia/Tehran", day0: date | None = None, enrolled_on: da
 def prefs(**own: Any) -> schedule.Preferences:
     """The protocol defaults, or those with the participant's own choices (an unsaved row)."""
     if not own:
-        return schedule.preferences(PROTOCOL["reminders"], None)
+        return schedule.preferences(PROTOCOL.reminders, None)
     own.setdefault("opted_out", [])
-    return schedule.preferences(PROTOCOL["reminders"], ReminderSettings(participant_id=1, **own))
+    return schedule.preferences(PROTOCOL.reminders, ReminderSettings(participant_id=1, **own))
 
 
 def slots(
@@ -557,7 +559,7 @@ def test_the_last_study_week_s_reminder_expires_with_the_schedule_not_the_week()
 def test_with_the_shipped_protocol_the_default_reminder_gets_its_nudge_before_the_quiet_hours() -> None:
     """The demo protocol's 90-minute delay: 20:00 reminder, nudge at 21:30 Tehran (18:00 UTC),
     half an hour before the quiet hours (with 120 minutes it would fall on 22:00 and never go)."""
-    defaults = schedule.preferences(SHIPPED["reminders"], None)
+    defaults = schedule.preferences(SHIPPED.reminders, None)
     found = schedule.slots(who(), SHIPPED, defaults, D, Progress())
     assert [(s.attempt, s.due_at, s.in_quiet_hours) for s in found if s.kind == DIARY] == [
         (0, utc(3, 5, 16, 30), False),

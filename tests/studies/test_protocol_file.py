@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import copy
+from datetime import date, time, timedelta
 from typing import Any
 
 import pytest
 import yaml
 
+from backend.studies.document import build_protocol
 from backend.studies.protocol import DEMO_PROTOCOL_PATH, ProtocolError, parse_protocol, read_protocol_file
+from backend.studies.timeline import VisitDates
 
 
 def demo() -> dict[str, Any]:
@@ -120,3 +123,37 @@ def test_a_change_must_be_of_an_endpoint_of_the_protocol() -> None:
         "endpoints: REST_PAIN_CHANGE: params.of must name an endpoint of this protocol (per ulcer alike).",
         "endpoints: ULCER_AREA_PCT_CHANGE: params.of must name an endpoint of this protocol (per ulcer alike).",
     ]
+
+
+def test_the_demo_protocol_reads_as_typed_values() -> None:
+    protocol = build_protocol(read_protocol_file(DEMO_PROTOCOL_PATH)[0])
+    m6 = protocol.visits[-1]
+    assert (m6.code, m6.label, m6.target_day, m6.start_day, m6.end_day, m6.injection) == (
+        "M6",
+        "Month 6",
+        180,
+        166,
+        194,
+        False,
+    )
+    assert [v.code for v in protocol.visits if v.injection] == ["BASELINE", "M2"]
+    # Day 0 on 1 March 2026: M1's window is study days 23-37, 24 March to 7 April.
+    assert protocol.visits[1].dates(date(2026, 3, 1)) == VisitDates(
+        "M1", date(2026, 3, 31), date(2026, 3, 24), date(2026, 4, 7)
+    )
+    assert protocol.grace_until == time(10, 0)
+    rules = protocol.reminders
+    assert (rules.default_time, rules.quiet_start, rules.quiet_end) == (time(20, 0), time(22, 0), time(8, 0))
+    assert (rules.max_per_day, rules.follow_up_after) == (3, timedelta(minutes=90))
+    walk = protocol.assessment("six_minute_walk")
+    assert walk is not None and walk.method == "phone_gps"
+    assert (walk.schedule.covers(-14), walk.schedule.covers(194), walk.schedule.covers(195)) == (True, True, False)
+    assert protocol.assessment("no_such_task") is None
+    assert protocol.text("ulcer_photo", "ar") == protocol.text("ulcer_photo", "en")  # the default language
+    assert protocol.text("visit_tomorrow", "fa") is not None
+    assert (protocol.marker.side_mm, protocol.marker.margin_mm, protocol.marker.color_srgb) == (
+        20.0,
+        5.0,
+        (20, 70, 200),
+    )
+    assert [e.code for e in protocol.endpoints][:2] == ["REST_PAIN_NRS", "REST_PAIN_CHANGE"]

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from backend.studies.document import build_protocol
 from backend.studies.protocol import DEMO_PROTOCOL_PATH, read_protocol_file
 from backend.trial_sync.derive import (
     AmputationEntry,
@@ -16,14 +17,15 @@ from backend.trial_sync.derive import (
     Subject,
     UlcerRecord,
     WalkEntry,
+    Window,
     derive,
-    visit_windows,
 )
 from backend.trial_sync.service import endpoints_of
 
 DOCUMENT, _ = read_protocol_file(DEMO_PROTOCOL_PATH)
-VISITS = visit_windows(DOCUMENT["visits"])
-ENDPOINTS = endpoints_of(DOCUMENT)
+PROTOCOL = build_protocol(DOCUMENT)
+VISITS: list[Window] = list(PROTOCOL.visits)
+ENDPOINTS = endpoints_of(PROTOCOL)
 T = datetime(2026, 3, 1, tzinfo=UTC)
 
 
