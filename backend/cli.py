@@ -25,7 +25,7 @@ from backend.core.actor import Actor
 from backend.core.timeutil import utcnow
 from backend.db import get_database
 from backend.errors import DomainError
-from backend.jobs import JOBS, JobContext
+from backend.jobs import JOBS, JobContext, crontab
 from backend.participants.models import Participant
 from backend.participants.service import create_participant
 from backend.reminders.dispatch import dispatch_due_reminders
@@ -201,16 +201,28 @@ def demo_seed() -> None:
 
 @jobs_cli.command("list")
 def jobs_list() -> None:
-    """Show every periodic job with its cron schedule."""
+    """Show every periodic job with its cron schedule and its command."""
     for job in JOBS:
-        click.echo(f"{job.cron:<15} flask jobs run {job.name:<20} {job.description}")
+        click.echo(f"{job.cron:<12} {job.name:<20} flask {' '.join(job.command):<26} {job.description}")
+
+
+@jobs_cli.command("crontab")
+@click.option("--root", default="/srv/limbtrack", show_default=True, help="The checkout cron runs the jobs from")
+def jobs_crontab(root: str) -> None:
+    """Print the crontab of every periodic job (the jobs app, from the checkout at --root)."""
+    for line in crontab(root):
+        click.echo(line)
+
+
+_RUNNABLE = {job.name: job for job in JOBS if job.run is not None}
 
 
 @jobs_cli.command("run")
-@click.argument("name", type=click.Choice([job.name for job in JOBS]))
+@click.argument("name", type=click.Choice(list(_RUNNABLE)))
 def jobs_run(name: str) -> None:
-    """Run one periodic job now."""
-    job = next(job for job in JOBS if job.name == name)
+    """Run one periodic job now (the dispatcher and the trial sync have commands of their own)."""
+    job = _RUNNABLE[name]
+    assert job.run is not None
     with get_database().session_scope() as session:
         count = job.run(JobContext(session, utcnow(), current_app.extensions["limbtrack_photo_store"]))
     click.echo(f"{name}: {count} {job.counts}")

@@ -1,8 +1,10 @@
-"""Every periodic job in one place: its name, the function, and when cron should run it.
+"""Every periodic job in one place: its name, what it runs, and when cron should run it.
 
-Jobs are plain, idempotent functions: safe to run twice, and the `flask jobs run NAME`
-command or a task queue can call them unchanged with what they need (a session, the
-time, the photo store).
+Jobs are idempotent: safe to run twice, or from two machines at once. Most are plain
+functions that `flask jobs run NAME` calls with what they need (a session, the time, the
+photo store); the reminder dispatcher and the trial sync have commands of their own
+(options, a sender or a second database, reports of their own) and are listed here with
+them, so `flask jobs crontab` prints every line cron needs.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from backend.reminders.service import retire_stale_devices
 from backend.ulcers.service import sweep_orphan_photos
 from backend.ulcers.storage import PhotoStore
 
+JOBS_APP = "backend.app:create_jobs_app"  # configuration, database and commands; no API, no portal
+
 
 @dataclass(frozen=True)
 class JobContext:
@@ -29,10 +33,11 @@ class JobContext:
 @dataclass(frozen=True)
 class Job:
     name: str
-    run: Callable[[JobContext], int]
-    cron: str
+    cron: str  # minute hour day-of-month month day-of-week
     description: str
-    counts: str  # what the returned number counts
+    command: tuple[str, ...]  # the `flask` arguments cron runs
+    run: Callable[[JobContext], int] | None = None  # what `flask jobs run NAME` calls
+    counts: str = ""  # what the number `run` returns counts
 
 
 def _missed_diaries(ctx: JobContext) -> int:
@@ -50,23 +55,47 @@ def _stale_devices(ctx: JobContext) -> int:
 JOBS = (
     Job(
         "missed-diaries",
-        _missed_diaries,
         "15 * * * *",
         "Flag participants with 3 closed diary days in a row without a score.",
+        ("jobs", "run", "missed-diaries"),
+        _missed_diaries,
         "new flags",
     ),
     Job(
         "orphan-photos",
-        _orphan_photos,
         "40 * * * *",
         "Delete photo files that no photo record uses (an upload killed before its commit).",
+        ("jobs", "run", "orphan-photos"),
+        _orphan_photos,
         "files removed",
     ),
     Job(
         "stale-devices",
-        _stale_devices,
         "50 3 * * *",
         "Retire push tokens not refreshed for 270 days.",
+        ("jobs", "run", "stale-devices"),
+        _stale_devices,
         "devices retired",
     ),
+    Job(
+        "reminders-dispatch",
+        "* * * * *",
+        "Plan, claim and send the push reminders that are due (safe on several machines).",
+        ("reminders", "dispatch"),
+    ),
+    Job(
+        "trial-sync",
+        "30 2 * * 1",
+        "Derive endpoint values into the trial database (weekly; any quiet hour will do).",
+        ("trial-sync", "run"),
+    ),
 )
+
+
+def crontab(root: str, flask: str = ".venv/bin/flask") -> list[str]:
+    """The crontab lines of every job, run from the checkout at `root` in the jobs app."""
+    lines = []
+    for job in JOBS:
+        minute, rest = job.cron.split(" ", 1)
+        lines.append(f"{minute:<2} {rest}  cd {root} && FLASK_APP={JOBS_APP} {flask} {' '.join(job.command)}")
+    return lines
