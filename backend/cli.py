@@ -15,7 +15,7 @@ from typing import Any
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
-from sqlalchemy import Engine, select
+from sqlalchemy import select
 
 from backend import imaging, migrations
 from backend.auth.access import auth_settings
@@ -36,7 +36,7 @@ from backend.studies.protocol import DEMO_PROTOCOL_PATH, ProtocolError, read_pro
 from backend.studies.service import find_study, load_protocol
 from backend.trial_sync.export import export_csv
 from backend.trial_sync.service import last_runs, row_counts, run_trial_sync
-from backend.trial_sync.target import TrialDatabase, ViewBlocked
+from backend.trial_sync.target import SqlTrialTarget, TrialDatabase, ViewBlocked
 from backend.ulcers import intake
 from backend.ulcers.service import reanalyse_photos
 
@@ -338,15 +338,11 @@ def _trial_database() -> TrialDatabase:
 @click.option("--study", "study_code", help="Only this study (default: every study)")
 def trial_sync_run(full: bool, dry_run: bool, study_code: str | None) -> None:
     """Derive endpoint values and bring the trial database up to date (one transaction)."""
-    database = get_database()
-    with database.session_scope() as session:
-        if database.engine.dialect.name == "postgresql" and isinstance(session.get_bind(), Engine):
-            # One snapshot of the operational data for the whole run.
-            session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+    with get_database().session_scope() as session:
         try:
             report = run_trial_sync(
                 session,
-                _trial_database().engine,
+                SqlTrialTarget(_trial_database().engine),
                 utcnow(),
                 full=full,
                 dry_run=dry_run,

@@ -251,7 +251,7 @@ def _child_measure(spec_path: Path, report_path: Path) -> int:
     from backend.core.timeutil import utcnow  # noqa: F401  (the imports a sync needs, before the baseline)
     from backend.db import Database, make_engine
     from backend.trial_sync.service import run_trial_sync
-    from backend.trial_sync.target import open_target
+    from backend.trial_sync.target import SqlTrialTarget, open_target
 
     spec = json.loads(spec_path.read_text())
     now = datetime.fromisoformat(spec["now"])
@@ -266,13 +266,11 @@ def _child_measure(spec_path: Path, report_path: Path) -> int:
 
     def run(label: str, at: datetime, full: bool) -> Any:
         with database.session_scope() as session:
-            if database.engine.dialect.name == "postgresql":
-                session.connection(execution_options={"isolation_level": "REPEATABLE READ"})  # as the CLI
             rss_before = rss_mb("VmRSS")
             report["rss_reset"] = reset_peak_rss() and report["rss_reset"]
             pg0, busy0, own0 = postgres_cpu(), machine_cpu(), time.process_time()
             started = time.perf_counter()
-            result = run_trial_sync(session, target, at, full=full)
+            result = run_trial_sync(session, SqlTrialTarget(target), at, full=full)
             wall = time.perf_counter() - started
             own = time.process_time() - own0
             pg = postgres_cpu() - pg0

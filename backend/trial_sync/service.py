@@ -17,11 +17,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Connection, Engine, Row, bindparam, delete, func, select, update
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from backend.core.actor import Actor
-from backend.db import WRITER_OPTIONS
 from backend.errors import Conflict, NotFound
 from backend.locks.service import locked_scopes
 from backend.studies.document import StudyProtocol
@@ -29,7 +28,15 @@ from backend.studies.models import Study
 from backend.studies.service import protocol_of
 from backend.studies.timeline import date_of
 from backend.trial_sync import derive, source
-from backend.trial_sync.target import DERIVED_COLUMNS, endpoint_value, refresh_views, sync_run
+from backend.trial_sync.target import (
+    DERIVED_COLUMNS,
+    RUN_COUNTS,
+    Changes,
+    TrialTarget,
+    TrialWrite,
+    endpoint_value,
+    sync_run,
+)
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +45,6 @@ log = logging.getLogger(__name__)
 # Deriving a participant again is harmless (equal rows are not written).
 OVERLAP = timedelta(minutes=10)
 CHUNK = 500
-_ADVISORY_LOCK_KEY = 0x4C494D42  # "LIMB": one sync at a time per trial database
 
 
 @dataclass
@@ -86,7 +92,7 @@ class _NothingToWrite(Exception):
 
 def run_trial_sync(
     session: Session,
-    target: Engine,
+    target: TrialTarget,
     now: datetime,
     *,
     full: bool = False,
@@ -95,46 +101,57 @@ def run_trial_sync(
     chunk_size: int = CHUNK,
     clock: Callable[[], datetime] | None = None,
 ) -> RunReport:
-    """Bring the trial database up to date with the operational one as of `now`."""
+    """Bring the trial database up to date with the operational one as of `now`.
+
+    The run reads the operational database in one snapshot (see `_read_in_one_snapshot`)
+    and writes the trial database in one transaction."""
+    _read_in_one_snapshot(session)
     studies = source.studies(session, study_code)
     if study_code is not None and not studies:
         raise NotFound(f"No study {study_code}.")
     report = RunReport(mode="full" if full else "incremental", dry_run=dry_run)
-    with target.connect() as conn:
-        conn = conn.execution_options(**WRITER_OPTIONS)
-        transaction = conn.begin()
-        try:
-            if conn.dialect.name == "postgresql" and not conn.scalar(
-                select(func.pg_try_advisory_xact_lock(_ADVISORY_LOCK_KEY))
-            ):
+    try:
+        with target.transaction() as trial:
+            if not trial.try_lock():
                 raise SyncBusy("Another trial sync is running against this trial database; nothing was done.")
-            previous = _previous_run(conn, study_code)
+            previous = trial.previous_run(study_code)
             if previous is None:
                 report.mode = "full"
             else:
                 report.previous_run_id = previous.id
-            run_id = _open_run(conn, report.mode, study_code, now)
+            run_id = trial.open_run(report.mode, study_code, now)
             # The views cover every study's endpoints, whichever studies this run syncs.
             every = studies if study_code is None else source.studies(session, None)
-            views_changed = refresh_views(conn, [e for s in every for e in _protocol(s).endpoints])
+            views_changed = trial.refresh_views([e for s in every for e in _protocol(s).endpoints])
             # A lock freezes a scope's rows from the run after the one that first saw it:
             # that first run writes them as the locked data stands (it cannot change since).
             lock_cutoff = previous.watermark - OVERLAP if previous is not None else None
             for study in studies:
                 since = None if report.mode == "full" or previous is None else previous.watermark
-                _sync_study(session, conn, study, now, since, lock_cutoff, run_id, report, chunk_size)
+                _sync_study(session, trial, study, now, since, lock_cutoff, run_id, report, chunk_size)
             if dry_run or (report.changes == 0 and report.skipped == 0 and not views_changed):
                 raise _NothingToWrite
-            _close_run(conn, run_id, report, (clock or (lambda: now))())
-            transaction.commit()
-            report.run_id = run_id
-        except _NothingToWrite:
-            transaction.rollback()
-        except BaseException:
-            transaction.rollback()
-            raise
+            counts = {name: getattr(report, name) for name in RUN_COUNTS}
+            trial.close_run(run_id, counts, "\n".join(report.skipped_detail) or None, (clock or (lambda: now))())
+        report.run_id = run_id
+    except _NothingToWrite:
+        pass
     log.info("trial sync: %s", report)
     return report
+
+
+def _read_in_one_snapshot(session: Session) -> None:
+    """Run the sync's reads in one REPEATABLE READ transaction on PostgreSQL, so every
+    participant is derived from the same instant (SQLite's transactions are serialisable
+    already). Only a session bound to an engine, with no transaction open, can be switched:
+    a test's session lives in its savepoint, and a transaction that has read already
+    cannot change its isolation."""
+    bind = session.get_bind()
+    if bind.dialect.name != "postgresql" or not isinstance(bind, Engine):
+        return
+    if session.in_transaction():
+        raise RuntimeError("run_trial_sync needs a session without an open transaction (it sets the snapshot)")
+    session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
 
 
 def _protocol(study: Study) -> StudyProtocol:
@@ -142,39 +159,6 @@ def _protocol(study: Study) -> StudyProtocol:
     if protocol is None:  # a study is created together with its first protocol
         raise NotFound(f"Study {study.code} has no protocol.")
     return protocol_of(protocol)
-
-
-def _previous_run(conn: Connection, study_code: str | None) -> Row[Any] | None:
-    """The last run whose scope covers this one's: every study, or this study."""
-    scope: ColumnElement[bool] = sync_run.c.study_code.is_(None)
-    if study_code is not None:
-        scope = scope | (sync_run.c.study_code == study_code)
-    return conn.execute(select(sync_run).where(scope).order_by(sync_run.c.id.desc()).limit(1)).first()
-
-
-# The counts a run reports and keeps in its ledger row.
-_COUNTS = ("participants", "inserted", "updated", "unchanged", "skipped", "missing", "removed")
-
-
-def _open_run(conn: Connection, mode: str, study_code: str | None, now: datetime) -> int:
-    zero = dict.fromkeys(_COUNTS, 0)
-    values = dict(study_code=study_code, mode=mode, started_at=now, finished_at=now, status="running", watermark=now)
-    run_id: int = conn.execute(sync_run.insert().values(**values, **zero).returning(sync_run.c.id)).scalar_one()
-    return run_id
-
-
-def _close_run(conn: Connection, run_id: int, report: RunReport, finished_at: datetime) -> None:
-    counts = {name: getattr(report, name) for name in _COUNTS}
-    conn.execute(
-        update(sync_run)
-        .where(sync_run.c.id == run_id)
-        .values(
-            status="completed",
-            finished_at=finished_at,
-            skipped_detail="\n".join(report.skipped_detail) or None,
-            **counts,
-        )
-    )
 
 
 def endpoints_of(protocol: StudyProtocol) -> list[derive.Endpoint]:
@@ -204,7 +188,7 @@ def _moved_on(person: source.Person, windows: Sequence[derive.Window], then: dat
 
 def _sync_study(
     session: Session,
-    conn: Connection,
+    trial: TrialWrite,
     study: Study,
     now: datetime,
     since: datetime | None,
@@ -231,8 +215,8 @@ def _sync_study(
             for row in derive.derive(inputs[person.id], visits, endpoints):
                 wanted[(person.subject_code, row.visit_code, row.endpoint_code, row.ulcer_label)] = _values(person, row)
         report.participants += len(chunk)
-        changes = _diff(conn, study.code, chunk, wanted, locked, windows, visits, report)
-        apply_changes(conn, changes, run_id, now)
+        existing = trial.current_rows(study.code, [p.subject_code for p in chunk])
+        trial.apply(_diff(study.code, chunk, wanted, existing, locked, windows, visits, report), run_id, now)
 
 
 def _values(person: source.Person, row: derive.Row) -> dict[str, Any]:
@@ -254,13 +238,6 @@ def _values(person: source.Person, row: derive.Row) -> dict[str, Any]:
     }
 
 
-@dataclass
-class Changes:
-    inserts: list[dict[str, Any]] = field(default_factory=list)
-    updates: list[dict[str, Any]] = field(default_factory=list)
-    deletes: list[int] = field(default_factory=list)
-
-
 def _is_locked(
     scopes: frozenset[str | None], visit_code: str, target_day: int | None, visits: Sequence[derive.Window]
 ) -> bool:
@@ -274,10 +251,10 @@ def _is_locked(
 
 
 def _diff(
-    conn: Connection,
     study_code: str,
     chunk: Sequence[source.Person],
     wanted: dict[tuple[str, str, str, str], dict[str, Any]],
+    rows: Iterable[Any],
     locked: dict[int, frozenset[str | None]],
     windows: Sequence[derive.Window],
     visits: Sequence[derive.Window],
@@ -285,15 +262,7 @@ def _diff(
 ) -> Changes:
     target_day = {w.code: w.target_day for w in windows}
     codes = {p.subject_code: p for p in chunk}
-    existing = {
-        (r.subject_code, r.visit_code, r.endpoint_code, r.ulcer_label): r
-        for r in conn.execute(
-            select(endpoint_value).where(
-                endpoint_value.c.study_code == study_code,
-                endpoint_value.c.subject_code.in_(list(codes)),
-            )
-        )
-    }
+    existing = {(r.subject_code, r.visit_code, r.endpoint_code, r.ulcer_label): r for r in rows}
     changes = Changes()
     skipped: dict[str, int] = {}
     for key in wanted.keys() | existing.keys():
@@ -324,22 +293,6 @@ def _diff(
 
 
 _KEY = ("subject_code", "visit_code", "endpoint_code", "ulcer_label")
-
-
-def apply_changes(conn: Connection, changes: Changes, run_id: int, now: datetime) -> None:
-    """Write one chunk's inserts, updates and deletes (executemany, not row by row)."""
-    stamp = {"sync_run_id": run_id, "updated_at": now}
-    if changes.inserts:
-        conn.execute(endpoint_value.insert(), [{**row, **stamp} for row in changes.inserts])
-    if changes.updates:
-        statement = (
-            update(endpoint_value)
-            .where(endpoint_value.c.id == bindparam("new_row_id"))
-            .values({c: bindparam(f"new_{c}") for c in (*DERIVED_COLUMNS, "sync_run_id", "updated_at")})
-        )
-        conn.execute(statement, [{f"new_{k}": v for k, v in {**row, **stamp}.items()} for row in changes.updates])
-    if changes.deletes:
-        conn.execute(delete(endpoint_value).where(endpoint_value.c.id.in_(changes.deletes)))
 
 
 def last_runs(target: Engine, study_code: str | None = None, limit: int = 10) -> list[dict[str, Any]]:

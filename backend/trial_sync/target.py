@@ -8,12 +8,18 @@ LimbTrack can add steps without Alembic reaching into somebody else's database.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
 
 from sqlalchemy import (
     Column,
+    ColumnElement,
     Connection,
     Date,
     Double,
@@ -25,8 +31,12 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    bindparam,
+    delete,
+    func,
     select,
     text,
+    update,
 )
 from sqlalchemy.exc import DBAPIError
 
@@ -231,3 +241,122 @@ class TrialDatabase:
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
+
+
+# ---------------------------------------------------------------- the sync's target, as a port
+
+
+@dataclass
+class Changes:
+    """One chunk's writes: new rows, changed rows (with `row_id`), ids of rows to delete."""
+
+    inserts: list[dict[str, Any]] = field(default_factory=list)
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    deletes: list[int] = field(default_factory=list)
+
+
+class TrialWrite(Protocol):
+    """One run's transaction in the trial database: everything commits together, or nothing."""
+
+    def try_lock(self) -> bool:
+        """Take the one-sync-at-a-time lock for this transaction; False if another run holds it."""
+
+    def previous_run(self, study_code: str | None) -> Any | None:
+        """The last run whose scope covers this one's (every study, or this study)."""
+
+    def open_run(self, mode: str, study_code: str | None, now: datetime) -> int: ...
+
+    def close_run(self, run_id: int, counts: Mapping[str, int], skipped_detail: str | None, at: datetime) -> None: ...
+
+    def refresh_views(self, endpoints: Iterable[EndpointRule]) -> bool: ...
+
+    def current_rows(self, study_code: str, subject_codes: Sequence[str]) -> list[Any]:
+        """The rows held for these subjects: `id`, the key columns and the derived ones."""
+
+    def apply(self, changes: Changes, run_id: int, now: datetime) -> None: ...
+
+
+class TrialTarget(Protocol):
+    """Where the weekly sync writes its endpoint values (a deployment may swap it)."""
+
+    def transaction(self) -> contextlib.AbstractContextManager[TrialWrite]:
+        """A transaction that commits when the block ends normally, else rolls back."""
+
+
+class SqlTrialTarget:
+    """The trial database reached through SQLAlchemy (PostgreSQL or SQLite)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @contextmanager
+    def transaction(self) -> Iterator[TrialWrite]:
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(**WRITER_OPTIONS)
+            with conn.begin():
+                yield _SqlWrite(conn)
+
+
+ADVISORY_LOCK_KEY = 0x4C494D42  # "LIMB": one sync at a time per trial database
+
+
+class _SqlWrite:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def try_lock(self) -> bool:
+        if self.conn.dialect.name != "postgresql":
+            return True  # SQLite serialises writers itself
+        return bool(self.conn.scalar(select(func.pg_try_advisory_xact_lock(ADVISORY_LOCK_KEY))))
+
+    def previous_run(self, study_code: str | None) -> Any | None:
+        scope: ColumnElement[bool] = sync_run.c.study_code.is_(None)
+        if study_code is not None:
+            scope = scope | (sync_run.c.study_code == study_code)
+        return self.conn.execute(select(sync_run).where(scope).order_by(sync_run.c.id.desc()).limit(1)).first()
+
+    def open_run(self, mode: str, study_code: str | None, now: datetime) -> int:
+        zero = dict.fromkeys(RUN_COUNTS, 0)
+        values = dict(
+            study_code=study_code, mode=mode, started_at=now, finished_at=now, status="running", watermark=now
+        )
+        run_id: int = self.conn.execute(
+            sync_run.insert().values(**values, **zero).returning(sync_run.c.id)
+        ).scalar_one()
+        return run_id
+
+    def close_run(self, run_id: int, counts: Mapping[str, int], skipped_detail: str | None, at: datetime) -> None:
+        self.conn.execute(
+            update(sync_run)
+            .where(sync_run.c.id == run_id)
+            .values(status="completed", finished_at=at, skipped_detail=skipped_detail, **counts)
+        )
+
+    def refresh_views(self, endpoints: Iterable[EndpointRule]) -> bool:
+        return refresh_views(self.conn, endpoints)
+
+    def current_rows(self, study_code: str, subject_codes: Sequence[str]) -> list[Any]:
+        query = select(endpoint_value).where(
+            endpoint_value.c.study_code == study_code, endpoint_value.c.subject_code.in_(list(subject_codes))
+        )
+        return list(self.conn.execute(query))
+
+    def apply(self, changes: Changes, run_id: int, now: datetime) -> None:
+        """Write one chunk's inserts, updates and deletes (executemany, not row by row)."""
+        stamp = {"sync_run_id": run_id, "updated_at": now}
+        if changes.inserts:
+            self.conn.execute(endpoint_value.insert(), [{**row, **stamp} for row in changes.inserts])
+        if changes.updates:
+            statement = (
+                update(endpoint_value)
+                .where(endpoint_value.c.id == bindparam("new_row_id"))
+                .values({c: bindparam(f"new_{c}") for c in (*DERIVED_COLUMNS, "sync_run_id", "updated_at")})
+            )
+            rows = [{f"new_{k}": v for k, v in {**row, **stamp}.items()} for row in changes.updates]
+            self.conn.execute(statement, rows)
+        if changes.deletes:
+            self.conn.execute(delete(endpoint_value).where(endpoint_value.c.id.in_(changes.deletes)))
+
+
+# The counts a run reports and keeps in its ledger row.
+RUN_COUNTS = ("participants", "inserted", "updated", "unchanged", "skipped", "missing", "removed")

@@ -56,6 +56,7 @@ from backend.studies.service import load_protocol
 from backend.symptoms.schemas import SymptomReportCreateSchema
 from backend.symptoms.service import record_symptom
 from backend.trial_sync.service import run_trial_sync
+from backend.trial_sync.target import SqlTrialTarget
 from backend.ulcers.schemas import UlcerCreateSchema
 from backend.ulcers.service import create_ulcer, record_photo
 from backend.walks.schemas import WalkTestCreateSchema
@@ -237,7 +238,7 @@ def _with_sync_run(scene: Scene) -> None:
     """One sync run of the study (it creates the trial database's views, so it writes)."""
     scene.make.study()
     trial = scene.make.app.extensions["limbtrack_trial_db"]
-    assert run_trial_sync(scene.make.db, trial.engine, utcnow()).run_id is not None
+    assert run_trial_sync(scene.make.db, SqlTrialTarget(trial.engine), utcnow()).run_id is not None
 
 
 def _with_flag(scene: Scene) -> None:

@@ -29,6 +29,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from backend.trial_sync.service import run_trial_sync
+from backend.trial_sync.target import SqlTrialTarget
 from tests.factories import Factory
 from tests.trial_sync.scenario import ENROLLED, Scenario, at, build
 
@@ -606,7 +607,7 @@ def test_reference_scenario(
     assert 0 < x < 200
     assert s.areas[("A", "A", -3)] == pytest.approx(400) and s.areas[("A", "A", 30)] == pytest.approx(200)
 
-    first = run_trial_sync(db, target, at(30, "21:30"))
+    first = run_trial_sync(db, SqlTrialTarget(target), at(30, "21:30"))
 
     rows = read_rows(target, s)
     # 22 rows each: BASELINE 5 (no change rows at baseline), M1 9, the ulcer's BASELINE 3
@@ -624,7 +625,7 @@ def test_reference_scenario(
     # -- day 200: every window closed -------------------------------------------------
     s.play_until(at(200, "12:00"))
 
-    second = run_trial_sync(db, target, at(200, "12:00"))
+    second = run_trial_sync(db, SqlTrialTarget(target), at(200, "12:00"))
 
     rows = read_rows(target, s)
     expected = expected_on_day_200(x)
@@ -665,7 +666,7 @@ def test_reference_scenario(
 
     # -- a second run with nothing new changes nothing ----------------------------------
     clock.move_to(at(200, "12:05"))
-    again = run_trial_sync(db, target, at(200, "12:05"))
+    again = run_trial_sync(db, SqlTrialTarget(target), at(200, "12:05"))
     assert (again.inserted, again.updated, again.removed) == (0, 0, 0)
     assert changed_keys(rows, read_rows(target, s)) == set()
 
@@ -675,7 +676,7 @@ def test_reference_scenario(
     score_v2 = s.correct_score("B", 60, 1)  # B's M2 day-60 score: 5 → 1
     clock.move_to(at(200, "12:15"))
 
-    corrected = run_trial_sync(db, target, at(200, "12:15"))
+    corrected = run_trial_sync(db, SqlTrialTarget(target), at(200, "12:15"))
 
     after = read_rows(target, s)
     changed = changed_keys(rows, after)
@@ -711,9 +712,9 @@ def test_reference_scenario(
 
     # -- and once more: nothing to do, incrementally or deriving everyone ---------------
     clock.move_to(at(200, "12:20"))
-    last = run_trial_sync(db, target, at(200, "12:20"))
+    last = run_trial_sync(db, SqlTrialTarget(target), at(200, "12:20"))
     assert (last.inserted, last.updated, last.removed) == (0, 0, 0)
-    full = run_trial_sync(db, target, at(200, "12:20"), full=True)
+    full = run_trial_sync(db, SqlTrialTarget(target), at(200, "12:20"), full=True)
     assert (full.inserted, full.updated, full.removed) == (0, 0, 0)
     assert full.unchanged == 281
     assert changed_keys(after, read_rows(target, s)) == set()

@@ -8,7 +8,8 @@ import copy
 import json
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from contextlib import contextmanager
+from datetime import datetime
 
 import pytest
 import time_machine
@@ -23,7 +24,14 @@ from backend.studies.protocol import DEMO_PROTOCOL_PATH, document_sha256, read_p
 from backend.studies.service import load_protocol
 from backend.trial_sync import service
 from backend.trial_sync.service import run_trial_sync
-from backend.trial_sync.target import endpoint_value, open_target
+from backend.trial_sync.target import (
+    ADVISORY_LOCK_KEY,
+    Changes,
+    SqlTrialTarget,
+    TrialWrite,
+    endpoint_value,
+    open_target,
+)
 from tests.diary.helpers import Patient
 from tests.factories import Factory
 from tests.trial_sync.helpers import at, derived, diary, patient, rows, runs, walk
@@ -55,7 +63,7 @@ def test_a_first_run_writes_every_row_and_a_second_writes_nothing(
     db: Session, target: Engine, two: tuple[Patient, Patient]
 ) -> None:
     a, b = two
-    first = run_trial_sync(db, target, at(30, "21:00"))
+    first = run_trial_sync(db, SqlTrialTarget(target), at(30, "21:00"))
 
     assert (first.mode, first.participants, first.updated, first.removed) == ("full", 2, 0, 0)
     assert first.inserted == len(rows(target)) > 0
@@ -71,7 +79,7 @@ def test_a_first_run_writes_every_row_and_a_second_writes_nothing(
         "insufficient_data",
     )
 
-    second = run_trial_sync(db, target, at(30, "21:00"))
+    second = run_trial_sync(db, SqlTrialTarget(target), at(30, "21:00"))
 
     assert (second.run_id, second.inserted, second.updated, second.removed) == (None, 0, 0, 0)
     assert str(second).startswith(f"no changes since run {first.run_id}")
@@ -82,7 +90,7 @@ def test_a_staff_correction_updates_only_the_rows_it_changes(
     db: Session, target: Engine, two: tuple[Patient, Patient], make: Factory, client: FlaskClient
 ) -> None:
     a, _ = two
-    run_trial_sync(db, target, at(30, "21:00"))
+    run_trial_sync(db, SqlTrialTarget(target), at(30, "21:00"))
     before = rows(target)
     score_id = a.scores()[0]["id"]  # newest first: day 26's 5
     nurse = make.staff("nurse", sites=("TEH-01",))
@@ -94,7 +102,7 @@ def test_a_staff_correction_updates_only_the_rows_it_changes(
     )
     assert response.status_code == 201, response.json
 
-    report = run_trial_sync(db, target, at(30, "21:05"))
+    report = run_trial_sync(db, SqlTrialTarget(target), at(30, "21:05"))
 
     after = rows(target)
     changed = {key for key in after if after[key]["sync_run_id"] != before[key]["sync_run_id"]}
@@ -116,16 +124,16 @@ def test_incremental_runs_agree_with_a_full_run(
     db: Session, target: Engine, two: tuple[Patient, Patient], clock: time_machine.Traveller
 ) -> None:
     a, b = two
-    run_trial_sync(db, target, at(30, "21:00"))
+    run_trial_sync(db, SqlTrialTarget(target), at(30, "21:00"))
     walk(clock, b, 31, 150)
     diary(clock, a, {33: 3, 34: 3})
     clock.move_to(at(40, "09:00"))  # month 1 closed on day 37
-    incremental = run_trial_sync(db, target, at(40, "09:00"))
+    incremental = run_trial_sync(db, SqlTrialTarget(target), at(40, "09:00"))
     assert incremental.mode == "incremental"
     result = derived(target)
 
     # Deriving everyone again finds nothing that the incremental runs left out of date.
-    full = run_trial_sync(db, target, at(40, "09:00"), full=True)
+    full = run_trial_sync(db, SqlTrialTarget(target), at(40, "09:00"), full=True)
 
     assert (full.participants, full.inserted, full.updated, full.removed) == (2, 0, 0, 0)
     assert full.unchanged == len(result)
@@ -138,9 +146,9 @@ def test_a_window_closing_changes_statuses_without_any_new_data(
     db: Session, target: Engine, two: tuple[Patient, Patient]
 ) -> None:
     a, b = two
-    run_trial_sync(db, target, at(30, "21:00"))
+    run_trial_sync(db, SqlTrialTarget(target), at(30, "21:00"))
 
-    report = run_trial_sync(db, target, at(38, "09:00"))  # month 1 closed after day 37
+    report = run_trial_sync(db, SqlTrialTarget(target), at(38, "09:00"))  # month 1 closed after day 37
 
     m1 = rows(target, visit_code="M1")
     assert report.participants == 2 and report.updated > 0
@@ -156,13 +164,13 @@ def test_a_withdrawal_makes_every_unclosed_visit_missing(
     db: Session, target: Engine, two: tuple[Patient, Patient], clock: time_machine.Traveller
 ) -> None:
     a, _ = two
-    run_trial_sync(db, target, at(30, "21:00"))
+    run_trial_sync(db, SqlTrialTarget(target), at(30, "21:00"))
     clock.move_to(at(45, "10:00"))
     change_status(
         db, Actor.system("test", study_id=a.participant.study_id), a.id, "withdraw", "moved away", at(45, "10:00")
     )
 
-    run_trial_sync(db, target, at(45, "10:00"))
+    run_trial_sync(db, SqlTrialTarget(target), at(45, "10:00"))
 
     mine = {key: row for key, row in rows(target).items() if key[0] == code(a)}
     assert {key[1] for key in mine} == {"BASELINE", "M1", "M2", "M3", "M4", "M5", "M6"}
@@ -172,34 +180,44 @@ def test_a_withdrawal_makes_every_unclosed_visit_missing(
         assert (row["value"], row["status"], row["missing_reason"]) == (None, "missing", "withdrawn")
 
 
+class PowerCut:
+    """The SQL trial target, whose `at_write`-th chunk write fails."""
+
+    def __init__(self, engine: Engine, at_write: int) -> None:
+        self.real, self.at_write, self.writes = SqlTrialTarget(engine), at_write, 0
+
+    @contextmanager
+    def transaction(self) -> Iterator[TrialWrite]:
+        with self.real.transaction() as trial:
+            real_apply = trial.apply
+
+            def apply(changes: Changes, run_id: int, now: datetime) -> None:
+                self.writes += 1
+                if self.writes == self.at_write:
+                    raise RuntimeError("the machine lost power")
+                real_apply(changes, run_id, now)
+
+            trial.apply = apply  # type: ignore[method-assign]
+            yield trial
+
+
 def test_a_failure_mid_run_leaves_the_previous_state_and_the_next_run_completes_it(
-    db: Session, target: Engine, two: tuple[Patient, Patient], monkeypatch: pytest.MonkeyPatch
+    db: Session, target: Engine, two: tuple[Patient, Patient]
 ) -> None:
-    run_trial_sync(db, target, at(30, "21:00"))
+    run_trial_sync(db, SqlTrialTarget(target), at(30, "21:00"))
     before, runs_before = derived(target), runs(target)
-    real = service.apply_changes
-    calls: list[int] = []
-
-    def fail_on_the_second_chunk(conn: Any, changes: service.Changes, run_id: int, now: Any) -> None:
-        calls.append(run_id)
-        if len(calls) == 2:
-            raise RuntimeError("the machine lost power")
-        real(conn, changes, run_id, now)
-
-    monkeypatch.setattr(service, "apply_changes", fail_on_the_second_chunk)
     with pytest.raises(RuntimeError, match="lost power"):
-        run_trial_sync(db, target, at(38, "09:00"), chunk_size=1)  # one participant per chunk
+        run_trial_sync(db, PowerCut(target, at_write=2), at(38, "09:00"), chunk_size=1)  # one participant per chunk
 
     assert derived(target) == before
     assert runs(target) == runs_before
-    monkeypatch.setattr(service, "apply_changes", real)
-    report = run_trial_sync(db, target, at(38, "09:00"), chunk_size=1)
+    report = run_trial_sync(db, SqlTrialTarget(target), at(38, "09:00"), chunk_size=1)
     assert report.participants == 2 and report.updated > 0
     assert {row["status"] for key, row in rows(target, visit_code="M1").items()} <= {"final", "missing"}
 
 
 def test_a_dry_run_counts_and_writes_nothing(db: Session, target: Engine, two: tuple[Patient, Patient]) -> None:
-    report = run_trial_sync(db, target, at(30, "21:00"), dry_run=True)
+    report = run_trial_sync(db, SqlTrialTarget(target), at(30, "21:00"), dry_run=True)
 
     assert report.inserted > 0 and report.run_id is None
     assert str(report).startswith("dry run (full), nothing written")
@@ -208,7 +226,7 @@ def test_a_dry_run_counts_and_writes_nothing(db: Session, target: Engine, two: t
 
 def test_an_unknown_study_is_refused(db: Session, target: Engine) -> None:
     with pytest.raises(NotFound, match="NOPE"):
-        run_trial_sync(db, target, at(30), study_code="NOPE")
+        run_trial_sync(db, SqlTrialTarget(target), at(30), study_code="NOPE")
 
 
 def test_the_sync_touches_nothing_else_in_the_trial_database(
@@ -218,7 +236,7 @@ def test_the_sync_touches_nothing_else_in_the_trial_database(
         conn.execute(text("CREATE TABLE statisticians_notes (id INTEGER PRIMARY KEY, note VARCHAR(100))"))
         conn.execute(text("INSERT INTO statisticians_notes VALUES (1, 'keep me')"))
 
-    run_trial_sync(db, target, at(30, "21:00"))
+    run_trial_sync(db, SqlTrialTarget(target), at(30, "21:00"))
     open_target(target.url.render_as_string(hide_password=False)).dispose()  # migrating again is a no-op
 
     with target.begin() as conn:
@@ -228,7 +246,7 @@ def test_the_sync_touches_nothing_else_in_the_trial_database(
 
 def test_the_family_views_are_wide_tables(db: Session, target: Engine, two: tuple[Patient, Patient]) -> None:
     a, _ = two
-    run_trial_sync(db, target, at(30, "21:00"))
+    run_trial_sync(db, SqlTrialTarget(target), at(30, "21:00"))
 
     with target.connect() as conn:
         row = conn.execute(
@@ -247,7 +265,7 @@ def test_a_new_protocol_version_derives_everyone_again(
     db: Session, target: Engine, two: tuple[Patient, Patient], clock: time_machine.Traveller
 ) -> None:
     _, b = two
-    run_trial_sync(db, target, at(30, "21:00"))
+    run_trial_sync(db, SqlTrialTarget(target), at(30, "21:00"))
     document = copy.deepcopy(read_protocol_file(DEMO_PROTOCOL_PATH)[0])
     document["version"] = "1.0.2"
     nrs = next(e for e in document["endpoints"] if e["code"] == "REST_PAIN_NRS")
@@ -255,7 +273,7 @@ def test_a_new_protocol_version_derives_everyone_again(
     clock.move_to(at(30, "21:10"))
     load_protocol(db, document, document_sha256(document), Actor.system("test"), at(30, "21:10"))
 
-    report = run_trial_sync(db, target, at(30, "21:15"))
+    report = run_trial_sync(db, SqlTrialTarget(target), at(30, "21:15"))
 
     assert report.participants == 2  # nobody's records changed, but the rules did
     row = rows(target)[(code(b), "M1", "REST_PAIN_NRS", "")]
@@ -267,10 +285,10 @@ def test_another_run_in_progress_is_refused_at_once(db: Session, target: Engine,
     if target.dialect.name != "postgresql":
         pytest.skip("SQLite serialises writers with its own lock (the run waits for it)")
     with target.connect() as other, other.begin():
-        other.execute(select(func.pg_advisory_xact_lock(service._ADVISORY_LOCK_KEY)))
+        other.execute(select(func.pg_advisory_xact_lock(ADVISORY_LOCK_KEY)))
         with pytest.raises(service.SyncBusy, match="Another trial sync is running"):
-            run_trial_sync(db, target, at(30, "21:00"))
-    assert run_trial_sync(db, target, at(30, "21:00")).run_id is not None
+            run_trial_sync(db, SqlTrialTarget(target), at(30, "21:00"))
+    assert run_trial_sync(db, SqlTrialTarget(target), at(30, "21:00")).run_id is not None
 
 
 def test_a_lock_freezes_the_rows_as_the_locked_data_stands_and_runs_report_what_they_skip(
@@ -282,7 +300,7 @@ def test_a_lock_freezes_the_rows_as_the_locked_data_stands_and_runs_report_what_
     clock: time_machine.Traveller,
 ) -> None:
     a, b = two
-    run_trial_sync(db, target, at(30, "21:00"))  # month 1 open: a's mean 13/3, provisional
+    run_trial_sync(db, SqlTrialTarget(target), at(30, "21:00"))  # month 1 open: a's mean 13/3, provisional
     clock.move_to(at(31, "10:00"))
     admin_user = make.staff("admin")
     admin = make.staff_headers(admin_user)
@@ -299,12 +317,12 @@ def test_a_lock_freezes_the_rows_as_the_locked_data_stands_and_runs_report_what_
 
     # The first run after the lock (beyond the ten minutes in which requests may still have
     # been writing) writes the locked data as it stands, the correction too.
-    first = run_trial_sync(db, target, at(31, "10:20"))
+    first = run_trial_sync(db, SqlTrialTarget(target), at(31, "10:20"))
     assert first.skipped == 0
     assert rows(target)[(code(a), "M1", "REST_PAIN_NRS", "")]["value"] == pytest.approx(10 / 3)
 
     # From then on the rows are never changed: month 1 closes, a's rows stay as they were.
-    report = run_trial_sync(db, target, at(38, "09:00"))
+    report = run_trial_sync(db, SqlTrialTarget(target), at(38, "09:00"))
 
     assert report.skipped > 0
     assert report.skipped_detail == [f"{code(a)} M1: {report.skipped} row(s) locked"]
@@ -320,7 +338,22 @@ def test_a_lock_freezes_the_rows_as_the_locked_data_stands_and_runs_report_what_
         headers=make.staff_headers(admin_user),
     )
     assert released.status_code == 200, released.json
-    after = run_trial_sync(db, target, at(38, "09:30"))
+    after = run_trial_sync(db, SqlTrialTarget(target), at(38, "09:30"))
 
     assert after.participants == 1 and after.skipped == 0  # only a: its lock changed
     assert rows(target)[(code(a), "M1", "REST_PAIN_NRS", "")]["status"] == "final"
+
+
+def test_on_postgresql_the_run_reads_in_one_repeatable_read_snapshot(engine: Engine, target: Engine) -> None:
+    """The run sets its own isolation: no caller has to remember it (the CLI once did)."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's transactions are serialisable already")
+    with Session(engine) as session:
+        run_trial_sync(session, SqlTrialTarget(target), at(30, "21:00"))
+        isolation = session.execute(text("SHOW transaction_isolation")).scalar_one()
+    assert isolation == "repeatable read"
+
+    with Session(engine) as session:
+        session.execute(text("SELECT 1"))  # a transaction that has read already cannot change it
+        with pytest.raises(RuntimeError, match="without an open transaction"):
+            run_trial_sync(session, SqlTrialTarget(target), at(30, "21:00"))
