@@ -51,15 +51,18 @@ class Preferences:
         return moment >= start or moment < end
 
 
-def preferences(reminders: ReminderRules, own: ReminderSettings | None) -> Preferences:
-    """The protocol's reminder rules with the participant's own settings (None: none saved)."""
+def preferences(rules: ReminderRules, own: ReminderSettings | None) -> Preferences:
+    """The protocol's reminder rules with the participant's own settings (`own` None: none
+    saved; a null setting: the protocol's)."""
+    diary_time, quiet_start, quiet_end = (own.diary_time, own.quiet_start, own.quiet_end) if own else (None,) * 3
+    opted_out = frozenset(own.opted_out or ()) if own else frozenset()
     return Preferences(
-        diary_time=own.diary_time if own and own.diary_time else reminders.default_time,
-        quiet_start=own.quiet_start if own and own.quiet_start else reminders.quiet_start,
-        quiet_end=own.quiet_end if own and own.quiet_end else reminders.quiet_end,
-        opted_out=frozenset(own.opted_out or ()) if own else frozenset(),
-        max_per_day=reminders.max_per_day,
-        follow_up_after=reminders.follow_up_after,
+        diary_time or rules.default_time,
+        quiet_start or rules.quiet_start,
+        quiet_end or rules.quiet_end,
+        opted_out,
+        rules.max_per_day,
+        rules.follow_up_after,
     )
 
 

@@ -75,6 +75,14 @@ class EndpointRule:
     per_ulcer: bool
     params: Mapping[str, Any]
 
+    @property
+    def own_window(self) -> VisitWindow | None:
+        """The pseudo-visit of an endpoint measured once, at its own target day (e.g. DAY28)."""
+        if "visit_code" not in self.params:
+            return None
+        start, end = self.params["window"]
+        return VisitWindow(self.params["visit_code"], self.params["target_day"], start, end)
+
 
 @dataclass(frozen=True)
 class StudyProtocol:

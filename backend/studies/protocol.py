@@ -71,14 +71,21 @@ class CohortSchema(_Strict):
     description = fields.String(required=True, validate=validate.Length(min=1, max=1000))
 
 
-class WindowSchema(_Strict):
-    start = fields.Integer(required=True, strict=True)
-    end = fields.Integer(required=True, strict=True)
+class _DayRange(_Strict):
+    """Two study days, the first not after the last (`FIRST`, `LAST` name the fields)."""
+
+    FIRST = "start"
+    LAST = "end"
 
     @validates_schema
     def _ordered(self, data: dict[str, Any], **_: Any) -> None:
-        if data["start"] > data["end"]:
-            raise ValidationError("start must not be after end.", "start")
+        if data[self.FIRST] > data[self.LAST]:
+            raise ValidationError(f"{self.FIRST} must not be after {self.LAST}.", self.FIRST)
+
+
+class WindowSchema(_DayRange):
+    start = fields.Integer(required=True, strict=True)
+    end = fields.Integer(required=True, strict=True)
 
 
 class VisitSchema(_Strict):
@@ -95,15 +102,13 @@ class VisitSchema(_Strict):
             raise ValidationError("target_day must lie inside the window.", "target_day")
 
 
-class ScheduleSchema(_Strict):
+class ScheduleSchema(_DayRange):
+    FIRST = "from_day"
+    LAST = "to_day"
+
     every = fields.String(required=True, validate=validate.OneOf(("day", "week", "visit")))
     from_day = fields.Integer(required=True, strict=True)
     to_day = fields.Integer(required=True, strict=True)
-
-    @validates_schema
-    def _ordered(self, data: dict[str, Any], **_: Any) -> None:
-        if data["from_day"] > data["to_day"]:
-            raise ValidationError("from_day must not be after to_day.", "from_day")
 
 
 class AssessmentSchema(_Strict):

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
+from backend.studies.document import EndpointRule
 from backend.studies.timeline import VisitWindow
 
 FINAL, PROVISIONAL, MISSING = "final", "provisional", "missing"
@@ -28,25 +29,7 @@ FROM_BASELINE = frozenset({"change_from_baseline", "percent_change_from_baseline
 
 
 Window = VisitWindow  # a visit of the protocol, or a pseudo-visit an endpoint defines (e.g. DAY28)
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    code: str
-    family: str
-    rule: str
-    version: int
-    unit: str | None
-    per_ulcer: bool
-    params: dict[str, Any]
-
-    @property
-    def own_window(self) -> Window | None:
-        """The pseudo-visit of an endpoint measured once, at its own target day."""
-        if "visit_code" not in self.params:
-            return None
-        start, end = self.params["window"]
-        return Window(self.params["visit_code"], self.params["target_day"], start, end)
+Endpoint = EndpointRule  # an endpoint of the protocol and its derivation rule
 
 
 @dataclass(frozen=True)
@@ -350,31 +333,34 @@ def _sources(*results: Result) -> tuple[str, ...]:
     return tuple(dict.fromkeys(s for r in results for s in r.sources))
 
 
-def change_from_baseline(ctx: _Context, endpoint: Endpoint, window: Window, label: str) -> Result:
-    visit, base = _compared(ctx, endpoint, window, label, endpoint.params["of"])
-    missing = _both(visit, base)
-    if missing is not None:
-        return missing
+def _against_baseline(compare: Callable[[Endpoint, Result, Result], Result]) -> Rule:
+    """A rule that compares the visit's value of the endpoint named `of` with its baseline
+    value; missing when either is."""
+
+    def rule(ctx: _Context, endpoint: Endpoint, window: Window, label: str) -> Result:
+        visit, base = _compared(ctx, endpoint, window, label, endpoint.params["of"])
+        missing = _both(visit, base)
+        return missing if missing is not None else compare(endpoint, visit, base)
+
+    return rule
+
+
+@_against_baseline
+def change_from_baseline(_endpoint: Endpoint, visit: Result, base: Result) -> Result:
     change = visit.number - base.number
     return Result(float(change), None, _sources(base, visit), exact=change)
 
 
-def percent_change_from_baseline(ctx: _Context, endpoint: Endpoint, window: Window, label: str) -> Result:
-    visit, base = _compared(ctx, endpoint, window, label, endpoint.params["of"])
-    missing = _both(visit, base)
-    if missing is not None:
-        return missing
+@_against_baseline
+def percent_change_from_baseline(_endpoint: Endpoint, visit: Result, base: Result) -> Result:
     if base.number == 0:
         return _none(BASELINE_ZERO)
     change = (visit.number - base.number) / base.number * 100
     return Result(float(change), None, _sources(base, visit), exact=change)
 
 
-def responder(ctx: _Context, endpoint: Endpoint, window: Window, label: str) -> Result:
-    visit, base = _compared(ctx, endpoint, window, label, endpoint.params["of"])
-    missing = _both(visit, base)
-    if missing is not None:
-        return missing
+@_against_baseline
+def responder(endpoint: Endpoint, visit: Result, base: Result) -> Result:
     drop = base.number - visit.number
     pct = drop / base.number * 100 if base.number > 0 else Fraction(0)
     hit = drop >= _param(endpoint, "min_drop") or pct >= _param(endpoint, "min_drop_pct")

@@ -161,13 +161,6 @@ def _protocol(study: Study) -> StudyProtocol:
     return protocol_of(protocol)
 
 
-def endpoints_of(protocol: StudyProtocol) -> list[derive.Endpoint]:
-    return [
-        derive.Endpoint(e.code, e.family, e.rule, e.version, e.unit, e.per_ulcer, dict(e.params))
-        for e in protocol.endpoints
-    ]
-
-
 def _all_windows(visits: Sequence[derive.Window], endpoints: Iterable[derive.Endpoint]) -> list[derive.Window]:
     return list(visits) + [w for e in endpoints if (w := e.own_window) is not None]
 
@@ -198,7 +191,7 @@ def _sync_study(
     chunk_size: int,
 ) -> None:
     protocol = _protocol(study)
-    endpoints = endpoints_of(protocol)
+    endpoints = list(protocol.endpoints)
     visits: list[derive.Window] = list(protocol.visits)
     windows = _all_windows(visits, endpoints)
     persons = source.people(session, study.id)

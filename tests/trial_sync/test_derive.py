@@ -20,12 +20,11 @@ from backend.trial_sync.derive import (
     Window,
     derive,
 )
-from backend.trial_sync.service import endpoints_of
 
 DOCUMENT, _ = read_protocol_file(DEMO_PROTOCOL_PATH)
 PROTOCOL = build_protocol(DOCUMENT)
 VISITS: list[Window] = list(PROTOCOL.visits)
-ENDPOINTS = endpoints_of(PROTOCOL)
+ENDPOINTS = list(PROTOCOL.endpoints)
 T = datetime(2026, 3, 1, tzinfo=UTC)
 
 
