@@ -32,6 +32,7 @@ from backend.reminders.dispatch import dispatch_due_reminders
 from backend.reminders.senders import FcmSender, SenderConfigError, make_sender
 from backend.staff.models import StaffRole, StaffUser
 from backend.staff.service import create_staff, disable_staff
+from backend.studies.document import build_protocol
 from backend.studies.protocol import DEMO_PROTOCOL_PATH, ProtocolError, read_protocol_file
 from backend.studies.service import find_study, load_protocol
 from backend.trial_sync.export import export_csv
@@ -148,10 +149,12 @@ def demo_seed() -> None:
     if config.is_production:
         raise _fail("the demo seed is for development machines only")
     document, sha256 = read_protocol_file(DEMO_PROTOCOL_PATH)
+    protocol = build_protocol(document)
+    site, cohort = protocol.sites[0], protocol.cohorts[0]
     now = utcnow()
     with get_database().session_scope() as session:
         load_protocol(session, document, sha256, Actor.system("cli:demo seed"), now)
-        study = find_study(session, document["study"]["code"])
+        study = find_study(session, protocol.study_code)
         password, new = _demo_password(config.var_dir / "demo-nurse-password.txt")
         nurse = session.scalar(select(StaffUser).where(StaffUser.email == DEMO_NURSE_EMAIL))
         if nurse is None or new:
@@ -167,7 +170,7 @@ def demo_seed() -> None:
                 DEMO_NURSE_EMAIL,
                 password,
                 StaffRole.NURSE,
-                [document["sites"][0]["code"]],
+                [site.code],
                 now,
             )
         actor = staff_actor(nurse, f"demo-{uuid.uuid4().hex[:12]}")
@@ -181,10 +184,10 @@ def demo_seed() -> None:
                 {
                     "client_uuid": uuid.uuid5(uuid.NAMESPACE_URL, "limbtrack-demo-participant"),
                     "subject_code": DEMO_SUBJECT,
-                    "site_code": document["sites"][0]["code"],
-                    "cohort_code": document["cohorts"][0]["code"],
+                    "site_code": site.code,
+                    "cohort_code": cohort.code,
                     "target_leg": "right",
-                    "timezone": document["sites"][0]["timezone"],
+                    "timezone": site.timezone,
                     "language": "en",
                     "day0_date": None,
                     "consent_version": "1.0",

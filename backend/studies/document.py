@@ -85,13 +85,30 @@ class EndpointRule:
 
 
 @dataclass(frozen=True)
+class CohortSpec:
+    code: str
+    description: str
+
+
+@dataclass(frozen=True)
+class SiteSpec:
+    code: str
+    name: str
+    timezone: str
+
+
+@dataclass(frozen=True)
 class StudyProtocol:
     """One loaded protocol version; `version_id` is its row (0 before it is stored)."""
 
     version: str
     study_code: str
+    study_title: str
+    registry_id: str | None
     languages: tuple[str, ...]
     default_language: str
+    sites: tuple[SiteSpec, ...]
+    cohorts: tuple[CohortSpec, ...]
     visits: tuple[Visit, ...]
     grace_until: time  # yesterday's diary may be filled until this local time
     assessments: tuple[Assessment, ...]
@@ -130,8 +147,12 @@ def build_protocol(document: Mapping[str, Any], version_id: int = 0) -> StudyPro
     return StudyProtocol(
         version=document["version"],
         study_code=document["study"]["code"],
+        study_title=document["study"]["title"],
+        registry_id=document["study"].get("registry_id"),
         languages=tuple(document["languages"]),
         default_language=document["default_language"],
+        sites=tuple(SiteSpec(s["code"], s["name"], s["timezone"]) for s in document["sites"]),
+        cohorts=tuple(CohortSpec(c["code"], c["description"]) for c in document["cohorts"]),
         visits=tuple(
             Visit(
                 code=v["code"],

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session
 from backend.audit.service import record_audit, snapshot
 from backend.core.actor import Actor
 from backend.errors import NotFound
-from backend.studies.document import StudyProtocol, build_protocol
+from backend.studies.document import CohortSpec, SiteSpec, StudyProtocol, build_protocol
 from backend.studies.models import Cohort, ProtocolVersion, Site, Study, Visit
 from backend.studies.protocol import ProtocolError
 
@@ -38,39 +39,39 @@ def load_protocol(session: Session, document: dict[str, Any], sha256: str, actor
     different file under the same version number is refused), and an older version
     number than the current one is refused. Sites and cohorts are only ever added.
     """
-    info = document["study"]
-    study = session.scalar(select(Study).where(Study.code == info["code"]))
+    typed = build_protocol(document)
+    study = session.scalar(select(Study).where(Study.code == typed.study_code))
     outcome = "upgraded"
     if study is None:
-        study = Study(code=info["code"], title=info["title"], registry_id=info["registry_id"], created_at=now)
+        study = Study(code=typed.study_code, title=typed.study_title, registry_id=typed.registry_id, created_at=now)
         session.add(study)
         session.flush()
         record_audit(session, actor, "study.create", study, after=snapshot(study), study_id=study.id, now=now)
         outcome = "created"
     else:
         existing = {pv.version: pv for pv in study.protocol_versions}
-        if document["version"] in existing:
-            loaded = existing[document["version"]]
+        if typed.version in existing:
+            loaded = existing[typed.version]
             if loaded.sha256 != sha256:
-                message = f"version: {document['version']} is already loaded with different content"
+                message = f"version: {typed.version} is already loaded with different content"
                 raise ProtocolError([message + "; give the change a new version"])
             return LoadResult(study, loaded, "unchanged")
         current = study.current_protocol
-        if current is not None and _version_key(document["version"]) <= _version_key(current.version):
-            raise ProtocolError([f"version: {document['version']} is older than the loaded {current.version}"])
+        if current is not None and _version_key(typed.version) <= _version_key(current.version):
+            raise ProtocolError([f"version: {typed.version} is older than the loaded {current.version}"])
 
-    added_sites = _add_missing(session, study, Site, document["sites"], actor, now)
-    added_cohorts = _add_missing(session, study, Cohort, document["cohorts"], actor, now)
+    added_sites = _add_missing(session, study, Site, typed.sites, actor, now)
+    added_cohorts = _add_missing(session, study, Cohort, typed.cohorts, actor, now)
     protocol = ProtocolVersion(
         study=study,
-        version=document["version"],
+        version=typed.version,
         document=document,
         sha256=sha256,
         loaded_at=now,
         loaded_by=actor.label or str(actor.audit_id),
     )
     session.add(protocol)
-    for visit in build_protocol(document).visits:
+    for visit in typed.visits:
         session.add(
             Visit(
                 protocol_version=protocol,
@@ -99,22 +100,22 @@ def _add_missing(
     session: Session,
     study: Study,
     model: type[Site] | type[Cohort],
-    items: list[dict[str, Any]],
+    items: Sequence[SiteSpec] | Sequence[CohortSpec],
     actor: Actor,
     now: datetime,
 ) -> tuple[str, ...]:
     have = set(session.scalars(select(model.code).where(model.study_id == study.id)))
     added = []
     for item in items:
-        if item["code"] in have:
+        if item.code in have:
             continue
-        row = model(study=study, **item)
+        row = model(study=study, **asdict(item))
         session.add(row)
         session.flush()
         record_audit(
             session, actor, f"{model.__tablename__}.create", row, after=snapshot(row), study_id=study.id, now=now
         )
-        added.append(item["code"])
+        added.append(item.code)
     return tuple(added)
 
 

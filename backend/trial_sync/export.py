@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from backend.studies.service import protocol_of
 from backend.trial_sync import source
 from backend.trial_sync.derive import RULE_TEXT
 from backend.trial_sync.target import endpoint_value
@@ -57,10 +58,10 @@ def export_csv(session: Session, target: Engine, directory: Path, study_code: st
     directory.mkdir(parents=True, exist_ok=True)
     studies = source.studies(session, study_code)
     endpoints = [
-        {"study_code": s.code, **e}
+        (s.code, e)
         for s in studies
         if s.current_protocol is not None
-        for e in s.current_protocol.document["endpoints"]
+        for e in protocol_of(s.current_protocol).endpoints
     ]
     written = []
     query = select(*[endpoint_value.c[name] for name in COLUMNS]).order_by(
@@ -73,7 +74,7 @@ def export_csv(session: Session, target: Engine, directory: Path, study_code: st
     )
     if study_code is not None:
         query = query.where(endpoint_value.c.study_code == study_code)
-    families = sorted({e["family"] for e in endpoints})
+    families = sorted({e.family for _, e in endpoints})
     with target.connect() as conn:
         by_family: dict[str, list[Any]] = {family: [] for family in families}
         for row in conn.execute(query.add_columns(endpoint_value.c.family.label("_family"))):
@@ -86,17 +87,17 @@ def export_csv(session: Session, target: Engine, directory: Path, study_code: st
             list(ENDPOINT_COLUMNS),
             [
                 (
-                    e["study_code"],
-                    e["code"],
-                    e["family"],
-                    e["rule"],
-                    e["version"],
-                    e["unit"] or "",
-                    e["per_ulcer"],
-                    json.dumps(e["params"], sort_keys=True),
-                    RULE_TEXT[e["rule"]],
+                    study,
+                    e.code,
+                    e.family,
+                    e.rule,
+                    e.version,
+                    e.unit or "",
+                    e.per_ulcer,
+                    json.dumps(dict(e.params), sort_keys=True),
+                    RULE_TEXT[e.rule],
                 )
-                for e in endpoints
+                for study, e in endpoints
             ],
         )
     )
