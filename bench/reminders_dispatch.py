@@ -28,12 +28,12 @@ Per size, in about a minute for 10,000:
     * bare: the same N messages (built with backend.reminders.senders._message from the
       same tokens, texts and data) handed to `messaging.send_each` 500 at a time; the
       timed loop is the send_each calls only (building and the token fetch come first);
-    * dispatch: `flask reminders dispatch` as README's crontab runs it (flask.cli.main,
+    * dispatch: `flask reminders dispatch` as `flask jobs crontab` runs it (flask.cli.main,
       FLASK_APP=backend.app:create_jobs_app, LIMBTRACK_ENV=production,
       FIREBASE_CREDENTIALS = a generated service account whose
       token_uri is the fake's). The wrapper only points the SDK's FCM_URL at the fake
       (there is no setting for it) and, unless --no-breakdown, wraps a few functions of
-      backend.reminders.dispatch with timers and counts SQL statements (a few hundred
+      backend.reminders (dispatch, plan, send) with timers and counts SQL statements (a few hundred
       timer calls in all); the wall time is the whole process, interpreter start included;
  4. checks: every reminder SENT, N delivery rows `sent`, the fake received exactly the N
     tokens once each, and the dispatcher's wire JSON has the bare messages' shape;
@@ -352,7 +352,7 @@ def seed(database_url: str, n: int, workdir: Path) -> Dataset:
     from backend.migrations import upgrade
     from backend.participants.models import Device, Leg, Participant, ParticipantStatus
     from backend.reminders.models import Platform, PushDevice, ReminderKind
-    from backend.reminders.send import render
+    from backend.studies.document import build_protocol
     from backend.studies.models import Cohort, Site
     from backend.studies.protocol import DEMO_PROTOCOL_PATH, read_protocol_file
     from backend.studies.service import find_study, load_protocol
@@ -468,9 +468,9 @@ def seed(database_url: str, n: int, workdir: Path) -> Dataset:
                     }
                 )
                 kind = ReminderKind.REST_PAIN_DIARY
-                text_of = render(document, kind, people[i]["language"])
+                text_of = build_protocol(document).text(kind.value, people[i]["language"])
                 assert text_of is not None  # the demo protocol has diary texts
-                title, body = text_of
+                title, body = text_of.title, text_of.body
                 pushes.append(
                     {
                         "token": token,

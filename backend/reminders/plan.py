@@ -27,7 +27,6 @@ from backend.reminders.models import Reminder, ReminderKind, ReminderStatus
 from backend.reminders.record import DispatchReport, reminders_table
 from backend.reminders.send import Recipients, read_recipients
 from backend.studies.document import StudyProtocol
-from backend.studies.service import current_protocol
 
 
 def plan_reminders(session: Session, now: datetime, report: DispatchReport) -> None:
@@ -119,7 +118,7 @@ def _decide(
     studies: dict[int, tuple[StudyProtocol, schedule.Preferences]] = {}
     for p in people:
         if p.study_id not in studies:
-            protocol = current_protocol(session, p.study_id)
+            protocol = recipients.protocols[p.study_id]
             studies[p.study_id] = (protocol, schedule.preferences(protocol.reminders, None))
         protocol, study_prefs = studies[p.study_id]
         assert p.enrolled_at is not None  # active participants are enrolled

@@ -20,6 +20,7 @@ from backend.reminders.models import PushDevice, ReminderSettings, ReminderStatu
 from backend.reminders.record import DispatchReport, Outgoing, record, state
 from backend.reminders.senders import MAX_BATCH, Push, Sender, SenderConfigError, SendResult
 from backend.reminders.service import active_devices
+from backend.studies.document import StudyProtocol
 from backend.studies.service import current_protocol
 from backend.tasks.progress import WALK, Progress, Which, read_progress
 
@@ -34,6 +35,7 @@ class Recipients:
     people: dict[int, Any]
     settings: dict[int, ReminderSettings]
     progress: dict[int, Progress]
+    protocols: dict[int, StudyProtocol]  # by study id
 
 
 def read_recipients(
@@ -49,7 +51,8 @@ def read_recipients(
     ):
         devices[d.participant_id].append(d)
     by_id = {p.id: p for p in people}
-    methods = {sid: walk_method(session, sid) for sid in {p.study_id for p in people}}
+    protocols = {sid: current_protocol(session, sid) for sid in {p.study_id for p in people}}
+    methods = {sid: walk.method if (walk := protocol.assessment(WALK)) else None for sid, protocol in protocols.items()}
     progress = read_progress(
         session,
         {p.id: p.day0_date for p in people},
@@ -62,13 +65,7 @@ def read_recipients(
         s.participant_id: s
         for s in session.scalars(select(ReminderSettings).where(which(ReminderSettings.participant_id)))
     }
-    return Recipients(dict(devices), by_id, settings, progress)
-
-
-def walk_method(session: Session, study_id: int) -> str | None:
-    """The walk method the study's protocol asks for (any, if it names none)."""
-    walk = current_protocol(session, study_id).assessment(WALK)
-    return walk.method if walk else None
+    return Recipients(dict(devices), by_id, settings, progress, protocols)
 
 
 def _batch_recipients(session: Session, batch: Sequence[Any], now: datetime) -> Recipients:
@@ -103,7 +100,7 @@ def send_claimed(
     finished: dict[int, dict[str, Any]] = {}  # reminder id -> its new state
     outgoing: list[Outgoing] = []
     for reminder in batch:
-        verdict = _verdict(session, reminder, recipients, now)
+        verdict = _verdict(reminder, recipients, now)
         if isinstance(verdict, dict):
             finished[reminder.id] = verdict
         else:
@@ -130,7 +127,7 @@ def send_claimed(
         raise fatal
 
 
-def _verdict(session: Session, reminder: Any, recipients: Recipients, now: datetime) -> dict[str, Any] | list[Outgoing]:
+def _verdict(reminder: Any, recipients: Recipients, now: datetime) -> dict[str, Any] | list[Outgoing]:
     """The reminder's final state if it is not to be sent, else its pushes (one per phone)."""
     ttl = int((reminder.expires_at - now).total_seconds())
     targets = recipients.devices.get(reminder.participant_id, [])
@@ -141,7 +138,7 @@ def _verdict(session: Session, reminder: Any, recipients: Recipients, now: datet
         return state(reminder, ReminderStatus.SKIPPED, "already_done", release=True)
     if ttl <= 0 or not targets:
         return state(reminder, ReminderStatus.FAILED, "window_closed" if ttl <= 0 else "no_device")
-    protocol = current_protocol(session, person.study_id)
+    protocol = recipients.protocols[person.study_id]
     prefs = schedule.preferences(protocol.reminders, recipients.settings.get(person.id))
     if prefs.is_quiet(now.astimezone(ZoneInfo(person.timezone)).time()):
         # A late run, a retry or a release that lands in quiet hours waits for their end
