@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import time, timedelta
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 from backend.studies.timeline import VisitWindow
 
@@ -84,14 +84,12 @@ class EndpointRule:
         return VisitWindow(self.params["visit_code"], self.params["target_day"], start, end)
 
 
-@dataclass(frozen=True)
-class CohortSpec:
+class CohortSpec(NamedTuple):
     code: str
     description: str
 
 
-@dataclass(frozen=True)
-class SiteSpec:
+class SiteSpec(NamedTuple):
     code: str
     name: str
     timezone: str

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -109,7 +109,7 @@ def _add_missing(
     for item in items:
         if item.code in have:
             continue
-        row = model(study=study, **asdict(item))
+        row = model(study=study, **item._asdict())
         session.add(row)
         session.flush()
         record_audit(
