@@ -592,7 +592,8 @@ def report(
     )
     missing = [c.name for c in DAY_MODEL if c.name not in results]
     if missing:
-        print(f"no request in the measured phase (too short for their rate): {', '.join(missing)}")
+        ok_all = False
+        print(f"no request in the measured phase (too short for their rate; goals not judged): {', '.join(missing)}")
     for name, result in results.items():
         if result.result.errors:
             r = result.result
@@ -729,6 +730,10 @@ def run(args: argparse.Namespace, workdir: Path, database_url: str, seeded: real
         if other / elapsed > NOISY_CORES:
             log(f"other processes kept {other / elapsed:.2f} cores busy; busiest now: {busiest_processes()}")
         memory = worker_memory(server)
+        pools = {"diary": requests.diary, "walk": requests.walk, "photo": requests.photo, "sync": requests.sync}
+        for name, pool in pools.items():
+            if counters.get(name, 0) > len(pool):
+                log(f"WARNING: {counters[name]} {name} requests for {len(pool)} participants: some sent a second one")
         oks.update({name: r.result.ok for name, r in results.items()})
         goals = report(results, args.duration, elapsed, cpu, client_cpu, other, memory, args)
     finally:
