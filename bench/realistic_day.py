@@ -249,7 +249,6 @@ class Requests:
     def __init__(self, cohort: realistic_seed.Cohort, nurse_tokens: list[str], photos: list[Photo]) -> None:
         rng = random.Random(20261207)  # noqa: S311 (test data)
         everyone = list(cohort.patients)
-        self.everyone = everyone
         self.diary = rng.sample(everyone, len(everyone))
         self.walk = rng.sample(everyone, len(everyone))
         with_ulcer = [p for p in everyone if p.ulcer_id is not None]
@@ -736,6 +735,8 @@ def run(args: argparse.Namespace, workdir: Path, database_url: str, seeded: real
                 log(f"WARNING: {counters[name]} {name} requests for {len(pool)} participants: some sent a second one")
         oks.update({name: r.result.ok for name, r in results.items()})
         goals = report(results, args.duration, elapsed, cpu, client_cpu, other, memory, args)
+        if any(r.result.errors for r in results.values()):
+            print(f"--- the server's log, last lines ---\n{server.log_tail(40)}")
     finally:
         server.stop()
     rows, analyses = new_rows(database_url, since)
