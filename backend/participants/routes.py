@@ -7,7 +7,7 @@ from typing import Any
 from flask.views import MethodView
 
 from backend.audit.schemas import AuditEventSchema
-from backend.core.blueprint import Blueprint
+from backend.core.blueprint import Blueprint, created_or_replay
 from backend.core.pagination import paginate_query
 from backend.core.request_context import current_actor
 from backend.core.timeutil import utcnow
@@ -40,14 +40,10 @@ class Participants(MethodView):
         )
 
     @blp.auth(roles.MANAGE_PARTICIPANTS)
-    @blp.arguments(ParticipantCreateSchema)
-    @blp.response(201, ParticipantSchema)
-    @blp.alt_response(200, schema=ParticipantSchema, description="A replay of an earlier create (same client_uuid)")
-    @blp.alt_response(409, response="CONFLICT")
+    @blp.creates(ParticipantCreateSchema, ParticipantSchema, 409)
     def post(self, data: dict[str, Any]) -> Any:
         """Register a participant (status screening) at one of your sites."""
-        participant, created = service.create_participant(get_session(), current_actor(), data, utcnow())
-        return participant if created else (participant, 200)
+        return created_or_replay(service.create_participant(get_session(), current_actor(), data, utcnow()))
 
 
 @blp.route("/participants/<id:participant_id>")
