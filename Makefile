@@ -31,11 +31,13 @@ test: $(STAMP)
 	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
-## Static checks: ruff (lint and format) and mypy --strict on backend/.
+## Static checks: ruff (lint and format), mypy --strict on backend/, and the layers of
+## backend/ (import-linter, contract in .importlinter).
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 ## Regenerate the committed OpenAPI spec from the app.
 spec: $(STAMP)

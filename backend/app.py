@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from flask import Flask
 
-from backend import cli
+from backend import (
+    cli,
+    receivers,  # noqa: F401  (connects every signal receiver)
+)
 from backend.auth.service import AuthSettings
 from backend.config import Config
 from backend.core import request_context

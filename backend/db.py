@@ -8,15 +8,12 @@ connection with an outer transaction so every test rolls back.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from functools import partial
-from typing import Any, TypeVar, overload
+from typing import Any, TypeVar
 
-import psycopg
-from flask import Flask, current_app, g
-from psycopg.pq.abc import PGresult
+from flask import Flask, Response, current_app, g
 from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError, InvalidatePoolError
@@ -75,66 +72,11 @@ def make_engine(url: str, *, refuse_nul_text: bool = True, **kwargs: Any) -> Eng
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         _make_sqlite_transactional(engine)
-    if engine.dialect.name == "postgresql":
-        event.listen(engine, "connect", _describe_lazily)
     if refuse_nul_text:
-        # Dialect events, consulted only where SQLAlchemy hands a statement to the driver.
-        # A connection event (before_cursor_execute) switched on SQLAlchemy's event paths
-        # for every statement, commit and rollback: 4.5 % of a pain-score POST's CPU.
+        # Dialect events: consulted where SQLAlchemy hands a statement to the driver.
         event.listen(engine, "do_execute", _refuse_nul_text)
         event.listen(engine, "do_executemany", _refuse_nul_text)
     return engine
-
-
-def _describe_lazily(dbapi_connection: Any, _record: Any) -> None:
-    dbapi_connection.cursor_factory = LazyDescriptionCursor
-
-
-class LazyDescriptionCursor(psycopg.Cursor[Any]):
-    """A psycopg cursor whose `description` makes its Column objects only when read.
-
-    psycopg makes a Python Column object for every column each time `description` is
-    read (psycopg/psycopg#446). SQLAlchemy reads it after every statement, but for a
-    statement whose result columns it has cached (every one after its first run) it only
-    checks that it is not None. Making them cost 6 % of a pain-score POST's instructions
-    (bench/instructions.py)."""
-
-    @property
-    def description(self) -> Sequence[psycopg.Column] | None:  # type: ignore[override]  # PEP 249: a sequence
-        result = self.pgresult
-        if result is None or not result.nfields:
-            return super().description  # None, or [] for a result without columns
-        return _Description(result.nfields, partial(self._columns_of, result))
-
-    def _columns_of(self, result: PGresult) -> list[psycopg.Column]:
-        if self.pgresult is not result:
-            raise psycopg.InterfaceError("cursor.description read after the cursor moved on to another result")
-        columns = super().description
-        assert columns is not None
-        return columns
-
-
-class _Description(Sequence[psycopg.Column]):
-    """The columns of one result: its length at once, the Column objects when read."""
-
-    __slots__ = ("_columns", "_length", "_make")
-
-    def __init__(self, length: int, make: Callable[[], list[psycopg.Column]]) -> None:
-        self._length = length
-        self._make = make
-        self._columns: list[psycopg.Column] | None = None
-
-    def __len__(self) -> int:
-        return self._length
-
-    @overload
-    def __getitem__(self, index: int) -> psycopg.Column: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[psycopg.Column]: ...
-    def __getitem__(self, index: int | slice) -> psycopg.Column | list[psycopg.Column]:
-        if self._columns is None:
-            self._columns = self._make()
-        return self._columns[index]
 
 
 class NulInText(ValidationFailed):
@@ -144,8 +86,7 @@ class NulInText(ValidationFailed):
 
 def _has_nul(value: Any) -> bool:
     """Whether NUL is in a string of a statement's parameters (a dict, or a list of them
-    for executemany; values may be lists or dicts too). Runs before every statement, so
-    scalars are checked inline rather than with a call each."""
+    for executemany; values may be lists or dicts too)."""
     if isinstance(value, str):
         return "\x00" in value or "\\u0000" in value
     if isinstance(value, dict):
@@ -221,7 +162,7 @@ _IDLE_SINCE = "limbtrack_idle_since"
 def ping_when_idle(engine: Engine, after_s: float = PING_AFTER_IDLE_S) -> None:
     """Ping a pooled connection on checkout only when it sat idle for `after_s` seconds.
 
-    pool_pre_ping pings on every checkout: a round trip per request. What it guards
+    pool_pre_ping pings on every checkout, before every request. What it guards
     against (a server restart, an idle timeout of the server or of a firewall) hits
     connections that sat idle; one that answered a moment ago is as good as a ping. A
     failed ping invalidates the pool (as pool_pre_ping does) and the pool retries with a
@@ -258,6 +199,7 @@ class Database:
 
     def init_app(self, app: Flask) -> None:
         app.extensions["limbtrack_db"] = self
+        app.after_request(_commit_request_session)
         app.teardown_appcontext(_close_request_session)
 
     @contextmanager
@@ -280,6 +222,17 @@ def get_session() -> Session:
     if "db_session" not in g:
         g.db_session = get_database().sessionmaker()
     return g.db_session  # type: ignore[no-any-return]
+
+
+def _commit_request_session(response: Response) -> Response:
+    """Commit once what a successful request left in its session: a use case that writes
+    commits itself, but reads only add their access events (audit.record_access), which
+    are kept here, at the end of the request, whatever number of reads it made. A request
+    that failed (4xx, 5xx) commits nothing; the teardown rolls it back."""
+    session: Session | None = g.get("db_session")
+    if session is not None and session.in_transaction() and response.status_code < 400:
+        session.commit()
+    return response
 
 
 def _close_request_session(_exc: BaseException | None) -> None:

@@ -9,11 +9,11 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from backend import errors
 from backend.amputations.routes import blp as amputations_blp
 from backend.api import Api, swagger_ui_assets
-from backend.audit.routes import blp as audit_blp
+from backend.auth.access import authenticate_request
 from backend.auth.routes import blp as auth_blp
 from backend.config import Config
 from backend.core import request_context
-from backend.core.blueprint import IdConverter, id_param_schema
+from backend.core.blueprint import IdConverter, id_param_schema, set_authenticator
 from backend.diary.routes import blp as diary_blp
 from backend.flags.routes import blp as flags_blp
 from backend.health.routes import blp as health_blp
@@ -32,7 +32,6 @@ BLUEPRINTS = (
     health_blp,
     auth_blp,
     participants_blp,
-    audit_blp,
     diary_blp,
     walks_blp,
     symptoms_blp,
@@ -53,6 +52,7 @@ def init_app(app: Flask, config: Config) -> None:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxies, x_proto=config.trusted_proxies)  # type: ignore[method-assign]
 
     request_context.init_app(app)
+    set_authenticator(app, authenticate_request)
     app.register_blueprint(swagger_ui_assets)
     app.url_map.converters["id"] = IdConverter
     api = Api(app)

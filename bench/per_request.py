@@ -30,15 +30,17 @@ REQUEST = "framework (Flask, flask-smorest, test client, JSON)"
 STEPS: tuple[tuple[str, str, str], ...] = (
     ("backend.auth.access", "authenticate_access_token", "auth: token -> actor"),
     ("backend.diary.service", "participant_in_scope", "participant_in_scope"),
-    ("backend.core.entries", "find_replay", "idempotency: find_replay"),
-    ("backend.core.entries", "time_entry", "time_entry (dates, checks)"),
+    ("backend.entries.service", "find_replay", "idempotency: find_replay"),
+    ("backend.entries.service", "time_entry", "time_entry (dates, checks)"),
     ("backend.diary.service", "current_protocol", "current_protocol"),
     ("backend.diary.service", "diary_date_for", "diary_date_for"),
     ("backend.diary.service", "ensure_writable", "locks: ensure_writable"),
-    ("backend.diary.service", "_place_version", "_place_version (supersede, INSERT, audit event)"),
-    ("backend.diary.service", "snapshot", "audit: snapshot()"),
-    ("backend.diary.service", "audit_values", "audit: audit_values()"),
-    ("backend.diary.service", "_flag", "flags: _flag()"),
+    ("backend.diary.service", "_current_score", "the day's current score"),
+    ("backend.entries.service", "supersede", "supersede (UPDATE, INSERT)"),
+    ("backend.entries.service", "record_entry", "record_entry (INSERT, audit event, flags)"),
+    ("backend.entries.service", "snapshot", "audit: snapshot()"),
+    ("backend.entries.service", "record_audit", "audit: record_audit()"),
+    ("backend.diary.service", "_flag_pain_rise", "flags: pain rise"),
     ("backend.diary.service", "record_pain_score", "record_pain_score (own code)"),
 )
 CLASS_STEPS: tuple[tuple[type, str, str], ...] = (

@@ -9,12 +9,14 @@ import socket
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import Connection, Engine, create_engine, make_url, text
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend import migrations
@@ -123,6 +125,34 @@ def db(session_factory: sessionmaker[Session]) -> Iterator[Session]:
     session = session_factory()
     yield session
     session.close()
+
+
+@dataclass
+class QueryCount:
+    """What the sessions of a test ran: each SQL statement (savepoints aside), and how
+    many commits."""
+
+    statements: list[str] = field(default_factory=list)
+    commits: int = 0
+
+
+@pytest.fixture
+def count_queries(connection: Connection, session_factory: sessionmaker[Session]) -> Iterator[QueryCount]:
+    """Count the statements and commits of every session of the test (the app's too)."""
+    counted = QueryCount()
+
+    def statement(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
+        if not sql.startswith(("SAVEPOINT", "RELEASE SAVEPOINT")):  # the test's transaction wiring
+            counted.statements.append(sql)
+
+    def commit(_session: Session) -> None:
+        counted.commits += 1
+
+    event.listen(connection, "before_cursor_execute", statement)
+    event.listen(session_factory, "after_commit", commit)
+    yield counted
+    event.remove(session_factory, "after_commit", commit)
+    event.remove(connection, "before_cursor_execute", statement)
 
 
 @pytest.fixture

@@ -12,7 +12,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend.auth.service import AuthSettings, issue_activation_code, staff_actor
+from backend.auth.activation import issue_activation_code
+from backend.auth.service import AuthSettings, staff_actor
 from backend.core.actor import Actor
 from backend.core.timeutil import utcnow
 from backend.participants.models import Participant

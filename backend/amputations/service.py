@@ -10,14 +10,14 @@ from sqlalchemy.orm import Session
 
 from backend.amputations.models import AmputationEvent, is_major
 from backend.audit.service import record_audit, snapshot
-from backend.auth.policy import participant_in_scope
-from backend.core import entries
 from backend.core.actor import Actor
 from backend.core.timeutil import local_date
 from backend.db import once_more_after_conflict
+from backend.entries import service as entries
 from backend.errors import Conflict, ValidationFailed
 from backend.locks.service import ensure_writable
 from backend.participants.models import Participant
+from backend.participants.scope import participant_in_scope
 
 
 def _stamp(actor: Actor, now: datetime) -> dict[str, Any]:

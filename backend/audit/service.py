@@ -1,4 +1,5 @@
-"""Append audit and access events. Callers flush; the use case that called commits."""
+"""Append audit and access events to the session. A use case that writes commits them
+with its write; the access events of reads are committed once the request has answered."""
 
 from __future__ import annotations
 
@@ -6,11 +7,10 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Column, Select, insert, inspect, select
+from sqlalchemy import Column, inspect
 from sqlalchemy.orm import Session
 
 from backend.audit.models import AccessEvent, AuditEvent
-from backend.auth.policy import participant_in_scope
 from backend.core.actor import Actor
 from backend.core.jsonable import jsonable
 from backend.core.timeutil import utcnow
@@ -51,64 +51,51 @@ def record_audit(
 ) -> None:
     """Append one audit event for a write the caller is about to commit."""
     session.flush()  # the entity needs its id
-    insert_audit_event(
-        session,
-        audit_values(
-            actor,
-            action,
-            entity.__tablename__,
-            inspect(entity).identity[0],  # type: ignore[index]
+    session.add(
+        AuditEvent(
+            occurred_at=now or utcnow(),
+            actor_type=actor.kind,
+            actor_id=actor.audit_id,
+            actor_role=actor.role,
+            action=action,
+            entity_type=entity.__tablename__,
+            entity_id=str(inspect(entity).identity[0]),  # type: ignore[index]
+            study_id=study_id if study_id is not None else actor.study_id,
+            participant_id=participant_id,
             before=before,
             after=after,
             reason=reason,
-            participant_id=participant_id,
-            study_id=study_id,
-            now=now,
-        ),
+            request_id=actor.request_id,
+        )
     )
 
 
-def insert_audit_event(session: Session, values: dict[str, Any]) -> None:
-    """Append an event built by audit_values, in the caller's transaction. A plain INSERT:
-    nothing reads the event back, and going through the unit of work (an AuditEvent object,
-    a flush) cost 3 times the CPU."""
-    session.execute(_INSERT_EVENT, values)
-
-
-def audit_values(
+def record_change(
+    session: Session,
     actor: Actor,
     action: str,
-    entity_type: str,
-    entity_id: object,
+    entity: Base,
+    before: dict[str, Any],
     *,
-    before: dict[str, Any] | None = None,
-    after: dict[str, Any] | None = None,
-    reason: str | None = None,
+    reason: str | None,
+    now: datetime,
     participant_id: int | None = None,
     study_id: int | None = None,
-    now: datetime | None = None,
-) -> dict[str, Any]:
-    """The audit_event row of one write: for insert_audit_event, or for a caller that
-    inserts it in a statement of its own making (AUDIT_EVENTS). record_audit does both."""
-    return {
-        "occurred_at": now or utcnow(),
-        "actor_type": actor.kind,
-        "actor_id": actor.audit_id,
-        "actor_role": actor.role,
-        "action": action,
-        "entity_type": entity_type,
-        "entity_id": str(entity_id),
-        "study_id": study_id if study_id is not None else actor.study_id,
-        "participant_id": participant_id,
-        "before": before,
-        "after": after,
-        "reason": reason,
-        "request_id": actor.request_id,
-    }
-
-
-AUDIT_EVENTS = Base.metadata.tables[AuditEvent.__tablename__]
-_INSERT_EVENT = insert(AUDIT_EVENTS)  # Core, not the ORM
+) -> None:
+    """Audit a change of `entity`: from the snapshot `before` to what it is now."""
+    after = snapshot(entity)
+    record_audit(
+        session,
+        actor,
+        action,
+        entity,
+        before=before,
+        after=after,
+        reason=reason,
+        participant_id=participant_id,
+        study_id=study_id,
+        now=now,
+    )
 
 
 def record_access(
@@ -136,20 +123,8 @@ def record_access(
 
 
 def record_staff_read(session: Session, actor: Actor, resource: str, participant_id: int, now: datetime) -> None:
-    """Log and commit a staff member's read of one participant's records. A patient
-    reading their own is not an access to log."""
+    """Log a staff member's read of one participant's records (a patient reading their own
+    is not an access to log). Only added to the session: the request commits it once it
+    has answered (backend.db commits a successful request)."""
     if actor.is_staff:
         record_access(session, actor, resource, participant_id=participant_id, now=now)
-        session.commit()
-
-
-def participant_audit_query(session: Session, actor: Actor, participant_id: int, now: datetime) -> Select[Any]:
-    """Audit events about one participant, oldest first; reading them is itself logged."""
-    participant = participant_in_scope(session, actor, participant_id)
-    record_access(session, actor, "audit_trail", participant_id=participant.id, study_id=participant.study_id, now=now)
-    session.commit()
-    return (
-        select(AuditEvent)
-        .where(AuditEvent.participant_id == participant.id)
-        .order_by(AuditEvent.occurred_at, AuditEvent.id)
-    )

@@ -6,9 +6,12 @@ from flask import current_app, g, request
 
 from backend.auth.service import AuthSettings, authenticate_access_token
 from backend.core.actor import Actor
+from backend.core.request_context import current_actor
 from backend.core.timeutil import utcnow
 from backend.db import get_session
 from backend.errors import AuthenticationError
+
+__all__ = ["CHALLENGE", "auth_settings", "authenticate_request", "client_address", "current_actor"]
 
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="limbtrack"'}
 
@@ -30,11 +33,6 @@ def authenticate_request() -> Actor:
         raise
     g.actor = actor
     return actor
-
-
-def current_actor() -> Actor:
-    """The authenticated actor of this request (set by the route's auth decorator)."""
-    return g.actor  # type: ignore[no-any-return]
 
 
 def client_address() -> str:

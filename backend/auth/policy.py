@@ -1,56 +1,23 @@
-"""Who may do what, in one place: role sets for routes and object scope for services.
+"""Who may do what, under the name the packages above auth have imported it by.
 
-A participant outside the actor's reach is reported as not found (404), so ids of other
-sites' participants reveal nothing; a role that may not act at all gets 403.
+The rules live lower, where the packages below auth can use them: role sets in
+staff.roles, the role check in core.actor, participant scope in participants.scope. New code imports those.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from backend.core.actor import require_role
+from backend.participants.scope import can_reach, participant_in_scope, scope_participants
+from backend.staff.roles import ALL_STAFF, MANAGE_LOCKS, MANAGE_PARTICIPANTS, READ_PARTICIPANTS, WITHDRAW_PARTICIPANTS
 
-from sqlalchemy import Select
-from sqlalchemy.orm import Session
-
-from backend.core.actor import Actor
-from backend.errors import NotFound, PermissionDenied
-from backend.participants.models import Participant
-from backend.staff.models import StaffRole
-
-ALL_STAFF = frozenset(StaffRole)
-READ_PARTICIPANTS = ALL_STAFF
-MANAGE_PARTICIPANTS = frozenset({StaffRole.ADMIN, StaffRole.INVESTIGATOR, StaffRole.NURSE})
-WITHDRAW_PARTICIPANTS = frozenset({StaffRole.ADMIN, StaffRole.INVESTIGATOR})
-# Freezing and locking data at close-out is for study-level staff only.
-MANAGE_LOCKS = frozenset({StaffRole.ADMIN})
-
-
-def require_role(actor: Actor, roles: frozenset[StaffRole]) -> None:
-    if not actor.is_staff or actor.role not in roles:
-        raise PermissionDenied("Your role may not do this.")
-
-
-def participant_in_scope(session: Session, actor: Actor, participant_id: int) -> Participant:
-    """The participant, if `actor` may reach it; NotFound otherwise."""
-    participant = session.get(Participant, participant_id)
-    if participant is None or not can_reach(actor, participant):
-        raise NotFound(f"No participant {participant_id}.")
-    return participant
-
-
-def can_reach(actor: Actor, participant: Participant) -> bool:
-    if actor.kind == "system":
-        return True
-    if actor.kind == "participant":
-        return actor.participant_id == participant.id
-    return actor.study_id == participant.study_id and actor.can_reach_site(participant.site_id)
-
-
-def scope_participants(query: Select[Any], actor: Actor) -> Select[Any]:
-    """Restrict a participant query to what `actor` may see."""
-    if actor.kind == "participant":
-        return query.where(Participant.id == actor.participant_id)
-    if actor.kind == "staff":
-        query = query.where(Participant.study_id == actor.study_id)
-        if actor.site_ids is not None:
-            query = query.where(Participant.site_id.in_(actor.site_ids))
-    return query
+__all__ = [
+    "ALL_STAFF",
+    "MANAGE_LOCKS",
+    "MANAGE_PARTICIPANTS",
+    "READ_PARTICIPANTS",
+    "WITHDRAW_PARTICIPANTS",
+    "can_reach",
+    "participant_in_scope",
+    "require_role",
+    "scope_participants",
+]

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask.views import MethodView
 
-from backend.auth import policy, service
+from backend.auth import activation, service
 from backend.auth.access import auth_settings, client_address, current_actor
 from backend.auth.schemas import (
     ActivateSchema,
@@ -22,6 +22,8 @@ from backend.core.blueprint import Blueprint
 from backend.core.request_context import request_id
 from backend.core.timeutil import utcnow
 from backend.db import get_session
+from backend.participants.scope import participant_in_scope
+from backend.staff import roles
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1", description="Sign-in, tokens and patient activation")
 
@@ -76,7 +78,7 @@ class PatientActivation(MethodView):
     @blp.alt_response(429, response="TOO_MANY_REQUESTS")
     def post(self, data: dict[str, Any]) -> dict[str, Any]:
         """Exchange a single-use activation code for a device session."""
-        pair, participant = service.activate_patient(
+        pair, participant = activation.activate_patient(
             get_session(),
             auth_settings(),
             data["code"],
@@ -101,26 +103,26 @@ def _pair_dict(pair: service.TokenPair) -> dict[str, Any]:
 
 @blp.route("/participants/<id:participant_id>/activation-codes")
 class ActivationCodes(MethodView):
-    @blp.auth(policy.MANAGE_PARTICIPANTS)
+    @blp.auth(roles.MANAGE_PARTICIPANTS)
     @blp.response(201, ActivationCodeSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
-    def post(self, participant_id: int) -> service.IssuedCode:
+    def post(self, participant_id: int) -> activation.IssuedCode:
         """Issue a single-use activation code (valid 72 hours) for a participant's app."""
         session = get_session()
-        participant = policy.participant_in_scope(session, current_actor(), participant_id)
-        return service.issue_activation_code(session, auth_settings(), current_actor(), participant, utcnow())
+        participant = participant_in_scope(session, current_actor(), participant_id)
+        return activation.issue_activation_code(session, auth_settings(), current_actor(), participant, utcnow())
 
 
 @blp.route("/participants/<id:participant_id>/sessions/revoke")
 class SessionRevocation(MethodView):
-    @blp.auth(policy.MANAGE_PARTICIPANTS)
+    @blp.auth(roles.MANAGE_PARTICIPANTS)
     @blp.arguments(RevokeSessionsSchema)
     @blp.response(200, RevokedSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     def post(self, data: dict[str, Any], participant_id: int) -> dict[str, int]:
         """Sign out every device of a participant (a lost or replaced phone)."""
         session = get_session()
-        participant = policy.participant_in_scope(session, current_actor(), participant_id)
+        participant = participant_in_scope(session, current_actor(), participant_id)
         count = service.revoke_participant_sessions(session, current_actor(), participant, data["reason"], utcnow())
         return {"sessions_revoked": count}

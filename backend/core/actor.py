@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
+
+from backend.errors import PermissionDenied
 
 
 @dataclass(frozen=True)
@@ -44,3 +47,9 @@ class Actor:
 
     def can_reach_site(self, site_id: int) -> bool:
         return self.site_ids is None or site_id in self.site_ids
+
+
+def require_role(actor: Actor, roles: Iterable[str]) -> None:
+    """Refuse (403) an actor who is not staff with one of `roles` (staff.roles names them)."""
+    if not actor.is_staff or actor.role not in roles:
+        raise PermissionDenied("Your role may not do this.")

@@ -2,7 +2,9 @@
 
 `@blp.auth(roles)` authenticates before arguments are parsed (an anonymous caller gets
 401, not a validation error), checks the role, and documents the security requirement
-and the 401/403 responses in the OpenAPI spec.
+and the 401/403 responses in the OpenAPI spec. Turning a bearer token into an Actor is
+auth's job, a layer above this one: the web app hands its authenticator in
+(`set_authenticator`), so that core imports nothing above it.
 """
 
 from __future__ import annotations
@@ -13,16 +15,24 @@ from functools import wraps
 from typing import Any
 
 import flask_smorest
-from flask import request
+from flask import Flask, current_app, request
 from webargs.flaskparser import FlaskParser
 from werkzeug.datastructures import CombinedMultiDict
 from werkzeug.routing import IntegerConverter
 
-from backend.auth.access import authenticate_request
-from backend.auth.policy import require_role
+from backend.core.actor import Actor, require_role
 from backend.errors import PermissionDenied
 
 MAX_ID = 2**31 - 1  # ids are 32-bit integers on every database we support
+# The error responses a view may document by status (errors.py registers them by name).
+ERROR_RESPONSES = {404: "NOT_FOUND", 409: "CONFLICT", 423: "LOCKED"}
+View = Callable[..., Any]
+_AUTHENTICATOR = "limbtrack_authenticator"
+
+
+def set_authenticator(app: Flask, authenticate: Callable[[], Actor]) -> None:
+    """Make `authenticate` (the request's Actor, or raise 401) what `@blp.auth` calls."""
+    app.extensions[_AUTHENTICATOR] = authenticate
 
 
 class IdConverter(IntegerConverter):
@@ -78,6 +88,36 @@ class Blueprint(flask_smorest.Blueprint):  # type: ignore[misc]
             "schema": {"type": "string"},
         }
 
+    def listing(self, query_args: Any, schema: type[Any], *errors: int) -> Callable[[View], View]:
+        """A paginated list of `schema`, filtered by `query_args`; documents `errors`."""
+
+        def decorator(func: View) -> View:
+            func = self.paginate()(func)
+            func = self._errors(func, errors)
+            func = self.response(200, schema(many=True))(func)
+            return self.arguments(query_args, location="query")(func)  # type: ignore[no-any-return]
+
+        return decorator
+
+    def creates(self, body: Any, schema: Any, *errors: int) -> Callable[[View], View]:
+        """An idempotent create from `body`: 201 with the new `schema`, or 200 with the
+        original when the request is a replay (the same client_uuid); documents `errors`.
+        The view returns `created_or_replay(...)`."""
+
+        def decorator(func: View) -> View:
+            func = self._errors(func, errors)
+            replay = "A replay of an earlier request (same client_uuid)"
+            func = self.alt_response(200, schema=schema, description=replay)(func)
+            func = self.response(201, schema)(func)
+            return self.arguments(body)(func)  # type: ignore[no-any-return]
+
+        return decorator
+
+    def _errors(self, func: View, statuses: Iterable[int]) -> View:
+        for status in sorted(statuses, reverse=True):
+            func = self.alt_response(status, response=ERROR_RESPONSES[status])(func)
+        return func
+
     def auth(
         self, roles: Iterable[str] | None = None, *, patient: bool = False
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -88,12 +128,12 @@ class Blueprint(flask_smorest.Blueprint):  # type: ignore[misc]
         def decorator(func: Callable[..., Any]) -> Callable[..., Any]:
             @wraps(func)
             def wrapper(*args: Any, **kwargs: Any) -> Any:
-                actor = authenticate_request()
+                actor = current_app.extensions[_AUTHENTICATOR]()
                 if patient:
                     if actor.kind != "participant":
                         raise PermissionDenied("This route is for the patient app.")
                 elif role_set is not None:
-                    require_role(actor, role_set)  # type: ignore[arg-type]
+                    require_role(actor, role_set)
                 return func(*args, **kwargs)
 
             apidoc = deepcopy(getattr(wrapper, "_apidoc", {}))

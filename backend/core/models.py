@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import date, datetime
-from typing import TypeVar
+from typing import ClassVar, TypeVar
 
 from sqlalchemy import Enum, ForeignKey, String, Uuid
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
@@ -49,6 +49,9 @@ class PatientEntryMixin(ClientEntryMixin):
     """Provenance of a patient-reported value (ALCOA+): who, the device time with its UTC
     offset, the server receive time, and the local date and study day fixed at receipt, so
     that every later reader (the sync included) sees the same day."""
+
+    # The date attribute the study day counts from (a pain score's is its diary date).
+    study_day_from: ClassVar[str] = "local_date"
 
     recorded_at: Mapped[datetime]
     recorded_utc_offset_minutes: Mapped[int]

@@ -10,7 +10,21 @@ import uuid
 
 from flask import Flask, Response, g, has_request_context, request
 
+from backend.core.actor import Actor
+
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+
+def current_actor() -> Actor:
+    """The authenticated actor of this request (set by the route's auth decorator)."""
+    return g.actor  # type: ignore[no-any-return]
+
+
+def current_participant_id() -> int:
+    """The participant whose app made this request (a route for the patient app)."""
+    participant_id = current_actor().participant_id
+    assert participant_id is not None, "not a patient route"
+    return participant_id
 
 
 def request_id() -> str | None:

@@ -27,6 +27,8 @@ class PainScore(PatientEntryMixin, VersionedEntryMixin, Base):
         ),
     )
 
+    study_day_from = "diary_date"
+
     id: Mapped[int] = mapped_column(primary_key=True)
     score: Mapped[int]
     note: Mapped[str | None] = mapped_column(String(500))

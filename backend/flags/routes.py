@@ -6,22 +6,22 @@ from typing import Any
 
 from flask.views import MethodView
 
-from backend.auth import policy
-from backend.auth.access import current_actor
 from backend.core.blueprint import Blueprint
 from backend.core.pagination import paginate_query
+from backend.core.request_context import current_actor
 from backend.core.timeutil import utcnow
 from backend.db import get_session
 from backend.flags import service
 from backend.flags.models import Flag
 from backend.flags.schemas import AcknowledgeSchema, FlagQueryArgsSchema, FlagSchema
+from backend.staff import roles
 
 blp = Blueprint("flags", __name__, url_prefix="/api/v1", description="The nurse's flag queue")
 
 
 @blp.route("/flags")
 class Flags(MethodView):
-    @blp.auth(policy.READ_PARTICIPANTS)
+    @blp.auth(roles.READ_PARTICIPANTS)
     @blp.arguments(FlagQueryArgsSchema, location="query")
     @blp.response(200, FlagSchema(many=True))
     @blp.paginate()
@@ -32,7 +32,7 @@ class Flags(MethodView):
 
 @blp.route("/flags/<id:flag_id>/acknowledge")
 class FlagAcknowledgement(MethodView):
-    @blp.auth(policy.MANAGE_PARTICIPANTS)
+    @blp.auth(roles.MANAGE_PARTICIPANTS)
     @blp.arguments(AcknowledgeSchema)
     @blp.response(200, FlagSchema)
     @blp.alt_response(404, response="NOT_FOUND")

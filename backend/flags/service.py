@@ -8,12 +8,12 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from backend.audit.service import record_audit, snapshot
-from backend.auth.policy import scope_participants
+from backend.audit.service import record_change, snapshot
 from backend.core.actor import Actor
 from backend.errors import Conflict, NotFound
 from backend.flags.models import Flag, FlagKind
 from backend.participants.models import Participant
+from backend.participants.scope import scope_participants
 
 
 def raise_flag(
@@ -72,16 +72,8 @@ def acknowledge_flag(session: Session, actor: Actor, flag_id: int, note: str, no
     flag.acknowledged_at = now
     flag.acknowledged_by_id = actor.id
     flag.acknowledgement_note = note
-    record_audit(
-        session,
-        actor,
-        "flag.acknowledge",
-        flag,
-        before=before,
-        after=snapshot(flag),
-        reason=note,
-        participant_id=flag.participant_id,
-        now=now,
+    record_change(
+        session, actor, "flag.acknowledge", flag, before, reason=note, participant_id=flag.participant_id, now=now
     )
     session.commit()
     return flag

@@ -6,23 +6,23 @@ from typing import Any
 
 from flask.views import MethodView
 
-from backend.auth import policy
-from backend.auth.access import current_actor
 from backend.core.blueprint import Blueprint
 from backend.core.pagination import paginate_query
+from backend.core.request_context import current_actor
 from backend.core.schemas import ReasonSchema
 from backend.core.timeutil import utcnow
 from backend.db import get_session
 from backend.locks import service
 from backend.locks.models import DataLock
 from backend.locks.schemas import DataLockCreateSchema, DataLockQueryArgsSchema, DataLockSchema
+from backend.staff import roles
 
 blp = Blueprint("locks", __name__, url_prefix="/api/v1", description="Freeze and lock of participant data (close-out)")
 
 
 @blp.route("/participants/<id:participant_id>/locks")
 class ParticipantLocks(MethodView):
-    @blp.auth(policy.READ_PARTICIPANTS)
+    @blp.auth(roles.READ_PARTICIPANTS)
     @blp.arguments(DataLockQueryArgsSchema, location="query")
     @blp.response(200, DataLockSchema(many=True))
     @blp.alt_response(404, response="NOT_FOUND")
@@ -32,7 +32,7 @@ class ParticipantLocks(MethodView):
         query = service.locks_query(get_session(), current_actor(), participant_id, filters, utcnow())
         return paginate_query(get_session(), query, pagination_parameters)
 
-    @blp.auth(policy.MANAGE_LOCKS)
+    @blp.auth(roles.MANAGE_LOCKS)
     @blp.arguments(DataLockCreateSchema)
     @blp.response(201, DataLockSchema)
     @blp.alt_response(404, response="NOT_FOUND")
@@ -44,7 +44,7 @@ class ParticipantLocks(MethodView):
 
 @blp.route("/participants/<id:participant_id>/locks/<id:lock_id>/release")
 class ParticipantLockRelease(MethodView):
-    @blp.auth(policy.MANAGE_LOCKS)
+    @blp.auth(roles.MANAGE_LOCKS)
     @blp.arguments(ReasonSchema)
     @blp.response(200, DataLockSchema)
     @blp.alt_response(404, response="NOT_FOUND")

@@ -14,20 +14,20 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Row, Select, bindparam, event, select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import instance_dict
 
-from backend.audit.service import record_audit, record_staff_read, snapshot
-from backend.auth.policy import MANAGE_LOCKS, participant_in_scope, require_role
-from backend.core.actor import Actor
+from backend.audit.service import record_audit, record_change, record_staff_read, snapshot
+from backend.core.actor import Actor, require_role
 from backend.core.bulk import among
-from backend.db import Base
 from backend.errors import Conflict, Locked, NotFound, ValidationFailed
 from backend.locks.models import DataLock, LockLevel
 from backend.participants.models import Participant
+from backend.participants.scope import participant_in_scope
+from backend.participants.signals import participant_changing
 from backend.staff.models import StaffRole
+from backend.staff.roles import MANAGE_LOCKS
 from backend.studies.service import current_protocol
 from backend.studies.timeline import study_day
 
@@ -67,7 +67,6 @@ def set_lock(session: Session, actor: Actor, participant_id: int, data: dict[str
             _release(session, actor, participant, current, reason, now)
         session.add(lock)
         session.flush()
-        session.expire(participant, [_HAS_ACTIVE_LOCK])
     except IntegrityError:  # another admin set a lock on this scope a moment ago
         session.rollback()
         raise Conflict(f"{_scope_name(participant, visit_code)} was locked by someone else a moment ago.") from None
@@ -117,17 +116,8 @@ def _release(
         session.rollback()
         raise Conflict(f"Data lock {lock.id} was released by someone else a moment ago; look again.")
     session.refresh(lock)  # the row as released (this frees the scope's "active" slot)
-    session.expire(participant, [_HAS_ACTIVE_LOCK])
-    record_audit(
-        session,
-        actor,
-        "data_lock.release",
-        lock,
-        before=before,
-        after=snapshot(lock),
-        reason=reason,
-        participant_id=participant.id,
-        now=now,
+    record_change(
+        session, actor, "data_lock.release", lock, before, reason=reason, participant_id=participant.id, now=now
     )
 
 
@@ -166,15 +156,6 @@ def _active_lock(session: Session, participant_id: int, visit_code: str | None) 
 
 # ---------------------------------------------------------------- enforcement
 
-# Every write of clinical data runs this: built once, on the table (plain Core), as the
-# pain-score hot path's own statements are; building it per request cost more CPU than
-# the database took to answer it.
-_LOCKS = Base.metadata.tables[DataLock.__tablename__].c
-_ACTIVE_LOCKS = select(
-    _LOCKS.id, _LOCKS.visit_code, _LOCKS.level, _LOCKS.window_start_day, _LOCKS.window_end_day
-).where(_LOCKS.participant_id == bindparam("participant_id"), _LOCKS.released_at.is_(None))
-_ActiveRow = Row[int, str | None, LockLevel, int | None, int | None]
-
 
 def ensure_writable(session: Session, actor: Actor, participant: Participant, *days: date) -> None:
     """Refuse (423 Locked) a write to `participant`'s data of the local `days` given (for a
@@ -183,11 +164,7 @@ def ensure_writable(session: Session, actor: Actor, participant: Participant, *d
     lock the days in its window. Locked: nobody may write. Frozen: admins only.
 
     Callers check, in this order: scope (404, so nothing leaks), replay (a replay returns
-    the original: it writes nothing), validation (422/409: it fixes the day), then this.
-    Costs no query when this transaction has read already that the participant has no
-    active lock (the token lookup of the patient app does), else one indexed query."""
-    if _read_no_active_lock(participant):
-        return
+    the original: it writes nothing), validation (422/409: it fixes the day), then this."""
     active = _active_locks(session, participant)
     if not active:
         return
@@ -195,7 +172,7 @@ def ensure_writable(session: Session, actor: Actor, participant: Participant, *d
     by_visit = [row for row in active if row.visit_code is not None]
     if by_visit and days and participant.day0_date is not None:
         study_days = {study_day(participant.day0_date, day) for day in days}
-        windows = {
+        windows: dict[str | None, tuple[int, int]] = {
             visit.code: (visit.start_day, visit.end_day)
             for visit in current_protocol(session, participant.study_id).visits
         }
@@ -210,37 +187,32 @@ def ensure_writable(session: Session, actor: Actor, participant: Participant, *d
     _refuse(actor, participant, covering)
 
 
+@participant_changing.connect
+def _refuse_locked_participant_changes(
+    participant: Participant, *, session: Session, actor: Actor, every_visit: bool
+) -> None:
+    """A change to the participant's record is a write to their data: refused like any
+    other, and while any lock is active when it reaches every visit."""
+    ensure_writable(session, actor, participant)
+    if every_visit:
+        ensure_study_days_movable(session, actor, participant)
+
+
 def ensure_study_days_movable(session: Session, actor: Actor, participant: Participant) -> None:
     """Refuse (423) a change of day 0 while any lock is active: every record's study day
     moves, so records would move into or out of a locked visit's window."""
     _refuse(actor, participant, _active_locks(session, participant))
 
 
-_HAS_ACTIVE_LOCK = "has_active_lock"
+def _active_locks(session: Session, participant: Participant) -> list[DataLock]:
+    return list(
+        session.scalars(
+            select(DataLock).where(DataLock.participant_id == participant.id, DataLock.released_at.is_(None))
+        )
+    )
 
 
-def _read_no_active_lock(participant: Participant) -> bool:
-    """Whether this transaction read `participant.has_active_lock` (deferred: only a query
-    that asks for it reads it) and found none. Checking is not locking, now as before: a
-    lock committed after the transaction's read is not seen, whether that read was this
-    flag (at the token lookup) or the lock query (a moment later). Within a transaction
-    set_lock and _release expire the flag; _forget_lock_flags expires it at commit (a
-    rollback expires everything), so a later transaction reads the locks again."""
-    return instance_dict(participant).get(_HAS_ACTIVE_LOCK) is False
-
-
-@event.listens_for(Session, "after_commit")
-def _forget_lock_flags(session: Session) -> None:
-    for obj in session.identity_map.values():
-        if isinstance(obj, Participant) and _HAS_ACTIVE_LOCK in instance_dict(obj):
-            session.expire(obj, [_HAS_ACTIVE_LOCK])
-
-
-def _active_locks(session: Session, participant: Participant) -> Sequence[_ActiveRow]:
-    return session.execute(_ACTIVE_LOCKS, {"participant_id": participant.id}).all()
-
-
-def _refuse(actor: Actor, participant: Participant, covering: Sequence[_ActiveRow]) -> None:
+def _refuse(actor: Actor, participant: Participant, covering: Sequence[DataLock]) -> None:
     if not covering:
         return
     locked = [row for row in covering if row.level == LockLevel.LOCKED]

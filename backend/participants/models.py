@@ -6,13 +6,12 @@ import enum
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint, Uuid, exists
-from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship
+from sqlalchemy import ForeignKey, String, UniqueConstraint, Uuid
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backend.core.models import TimestampMixin, str_enum
 from backend.core.timeutil import utcnow
 from backend.db import Base
-from backend.locks.models import DataLock
 from backend.studies.models import Cohort, Site, Study
 
 
@@ -57,13 +56,6 @@ class Participant(TimestampMixin, Base):
     # Idempotency of the create: a replayed request returns this row.
     client_uuid: Mapped[uuid.UUID] = mapped_column(Uuid)
     request_fingerprint: Mapped[str] = mapped_column(String(64))
-
-    # Whether a data lock (freeze or lock) of this participant is active. Not a column:
-    # read only where asked for (the token lookup does), so that locks.ensure_writable can
-    # skip its query when the transaction has read that there is none. See locks.service.
-    has_active_lock: Mapped[bool] = column_property(
-        exists().where(DataLock.participant_id == id, DataLock.released_at.is_(None)), deferred=True
-    )
 
     study: Mapped[Study] = relationship()
     site: Mapped[Site] = relationship()

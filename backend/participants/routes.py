@@ -6,10 +6,10 @@ from typing import Any
 
 from flask.views import MethodView
 
-from backend.auth import policy
-from backend.auth.access import current_actor
-from backend.core.blueprint import Blueprint
+from backend.audit.schemas import AuditEventSchema
+from backend.core.blueprint import Blueprint, created_or_replay
 from backend.core.pagination import paginate_query
+from backend.core.request_context import current_actor
 from backend.core.timeutil import utcnow
 from backend.db import get_session
 from backend.participants import service
@@ -22,13 +22,14 @@ from backend.participants.schemas import (
     ProfileSchema,
     StatusChangeSchema,
 )
+from backend.staff import roles
 
 blp = Blueprint("participants", __name__, url_prefix="/api/v1", description="Trial participants (subject codes only)")
 
 
 @blp.route("/participants")
 class Participants(MethodView):
-    @blp.auth(policy.READ_PARTICIPANTS)
+    @blp.auth(roles.READ_PARTICIPANTS)
     @blp.arguments(ParticipantQueryArgsSchema, location="query")
     @blp.response(200, ParticipantSchema(many=True))
     @blp.paginate()
@@ -38,27 +39,23 @@ class Participants(MethodView):
             get_session(), service.participants_query(current_actor(), filters), pagination_parameters
         )
 
-    @blp.auth(policy.MANAGE_PARTICIPANTS)
-    @blp.arguments(ParticipantCreateSchema)
-    @blp.response(201, ParticipantSchema)
-    @blp.alt_response(200, schema=ParticipantSchema, description="A replay of an earlier create (same client_uuid)")
-    @blp.alt_response(409, response="CONFLICT")
+    @blp.auth(roles.MANAGE_PARTICIPANTS)
+    @blp.creates(ParticipantCreateSchema, ParticipantSchema, 409)
     def post(self, data: dict[str, Any]) -> Any:
         """Register a participant (status screening) at one of your sites."""
-        participant, created = service.create_participant(get_session(), current_actor(), data, utcnow())
-        return participant if created else (participant, 200)
+        return created_or_replay(service.create_participant(get_session(), current_actor(), data, utcnow()))
 
 
 @blp.route("/participants/<id:participant_id>")
 class ParticipantById(MethodView):
-    @blp.auth(policy.READ_PARTICIPANTS)
+    @blp.auth(roles.READ_PARTICIPANTS)
     @blp.response(200, ParticipantSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, participant_id: int) -> Participant:
         """Read one participant."""
         return service.read_participant(get_session(), current_actor(), participant_id, utcnow())
 
-    @blp.auth(policy.MANAGE_PARTICIPANTS)
+    @blp.auth(roles.MANAGE_PARTICIPANTS)
     @blp.arguments(ParticipantUpdateSchema)
     @blp.response(200, ParticipantSchema)
     @blp.alt_response(404, response="NOT_FOUND")
@@ -88,15 +85,15 @@ def _transition_view(transition: str, roles: frozenset[Any], doc: str) -> type[M
 
 
 blp.route("/participants/<id:participant_id>/enrol")(
-    _transition_view("enrol", policy.MANAGE_PARTICIPANTS, "Enrol a screened participant (status active).")
+    _transition_view("enrol", roles.MANAGE_PARTICIPANTS, "Enrol a screened participant (status active).")
 )
 blp.route("/participants/<id:participant_id>/withdraw")(
     _transition_view(
-        "withdraw", policy.WITHDRAW_PARTICIPANTS, "Withdraw a participant; their devices are signed out at once."
+        "withdraw", roles.WITHDRAW_PARTICIPANTS, "Withdraw a participant; their devices are signed out at once."
     )
 )
 blp.route("/participants/<id:participant_id>/complete")(
-    _transition_view("complete", policy.MANAGE_PARTICIPANTS, "Mark a participant's follow-up complete.")
+    _transition_view("complete", roles.MANAGE_PARTICIPANTS, "Mark a participant's follow-up complete.")
 )
 
 
@@ -107,3 +104,16 @@ class OwnProfile(MethodView):
     def get(self) -> Participant:
         """Read the signed-in patient's own participant profile."""
         return service.own_profile(get_session(), current_actor())
+
+
+@blp.route("/participants/<id:participant_id>/audit")
+class ParticipantAudit(MethodView):
+    @blp.auth(roles.READ_PARTICIPANTS)
+    @blp.response(200, AuditEventSchema(many=True))
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.paginate()
+    def get(self, participant_id: int, pagination_parameters: Any) -> list[Any]:
+        """Read the audit trail of one participant, oldest first."""
+        session = get_session()
+        query = service.audit_trail_query(session, current_actor(), participant_id, utcnow())
+        return paginate_query(session, query, pagination_parameters)

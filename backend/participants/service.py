@@ -9,23 +9,17 @@ from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from backend.audit.service import record_access, record_audit, snapshot
-from backend.auth.policy import participant_in_scope, scope_participants
-from backend.auth.service import end_participant_sessions
+from backend.audit.models import AuditEvent
+from backend.audit.service import record_access, record_audit, record_change, snapshot
 from backend.core import idempotency
 from backend.core.actor import Actor
-from backend.core.entries import study_day
-from backend.core.models import PatientEntryMixin
 from backend.core.timeutil import is_valid_timezone
-from backend.diary.models import PainScore
 from backend.errors import Conflict, ValidationFailed
-from backend.locks.service import ensure_study_days_movable, ensure_writable
 from backend.participants.models import Participant, ParticipantStatus
+from backend.participants.scope import participant_in_scope, scope_participants
+from backend.participants.signals import day0_moved, participant_changing, participation_ended
 from backend.studies.models import Cohort, Site, Study
 from backend.studies.service import protocol_of
-from backend.symptoms.models import SymptomReport
-from backend.ulcers.models import UlcerPhoto
-from backend.walks.models import WalkTest
 
 
 def _field_error(field: str, message: str) -> ValidationFailed:
@@ -149,11 +143,22 @@ def participants_query(actor: Actor, filters: dict[str, Any]) -> Select[Particip
 
 
 def read_participant(session: Session, actor: Actor, participant_id: int, now: datetime) -> Participant:
-    """Return one participant and log the read."""
+    """Return one participant and log the read (the request commits the log)."""
     participant = participant_in_scope(session, actor, participant_id)
     record_access(session, actor, "participant", participant_id=participant.id, study_id=participant.study_id, now=now)
-    session.commit()
     return participant
+
+
+def audit_trail_query(session: Session, actor: Actor, participant_id: int, now: datetime) -> Select[AuditEvent]:
+    """Audit events about one participant, oldest first; reading them is itself logged
+    (the request commits the log)."""
+    participant = participant_in_scope(session, actor, participant_id)
+    record_access(session, actor, "audit_trail", participant_id=participant.id, study_id=participant.study_id, now=now)
+    return (
+        select(AuditEvent)
+        .where(AuditEvent.participant_id == participant.id)
+        .order_by(AuditEvent.occurred_at, AuditEvent.id)
+    )
 
 
 def update_participant(
@@ -175,50 +180,34 @@ def update_participant(
     if "timezone" in changes:
         _check_timezone(changes["timezone"])
     _check_dates(changes, now)
-    ensure_writable(session, actor, participant)
     day0_moves = "day0_date" in changes and changes["day0_date"] != participant.day0_date
     # Day 0 moves every record's study day; the target leg decides the amputation endpoints
     # and the time zone the local days the sync counts in, of every visit, locked ones too.
     reaches_every_visit = day0_moves or any(
         name in changes and changes[name] != getattr(participant, name) for name in ("target_leg", "timezone")
     )
-    if reaches_every_visit:
-        ensure_study_days_movable(session, actor, participant)
+    _check_changeable(session, actor, participant, every_visit=reaches_every_visit)
     if cohort is not None:
         participant.cohort = cohort
     for name, value in changes.items():
         setattr(participant, name, value)
     participant.updated_at = now
     if day0_moves:
-        _restamp_study_days(session, participant)
+        day0_moved.send(participant, session=session)
     session.flush()
-    record_audit(
-        session,
-        actor,
-        "participant.update",
-        participant,
-        before=before,
-        after=snapshot(participant),
-        reason=reason,
-        participant_id=participant.id,
-        now=now,
+    record_change(
+        session, actor, "participant.update", participant, before, reason=reason, participant_id=participant.id, now=now
     )
     session.commit()
     return participant
 
 
-# Patient entries whose study day is that of their local date of recording (a pain score's
-# is that of its diary date).
-_DATED_BY_LOCAL_DATE: tuple[type[PatientEntryMixin], ...] = (WalkTest, SymptomReport, UlcerPhoto)
-
-
-def _restamp_study_days(session: Session, participant: Participant) -> None:
-    """Day 0 moved (or became known): give every entry the study day of its stored date."""
-    for score in session.scalars(select(PainScore).where(PainScore.participant_id == participant.id)):
-        score.study_day = study_day(participant, score.diary_date)
-    for model in _DATED_BY_LOCAL_DATE:
-        for entry in session.scalars(select(model).where(model.participant_id == participant.id)):
-            entry.study_day = study_day(participant, entry.local_date)
+def _check_changeable(session: Session, actor: Actor, participant: Participant, *, every_visit: bool) -> None:
+    """Ask the receivers of `participant_changing` (the data locks) whether the record may
+    change; one that refuses raises. None connected would let a locked record change."""
+    if not participant_changing.receivers:
+        raise RuntimeError("no receiver of participant_changing: the data locks would not be checked")
+    participant_changing.send(participant, session=session, actor=actor, every_visit=every_visit)
 
 
 _TRANSITIONS = {
@@ -241,7 +230,7 @@ def change_status(
         raise Conflict(f"Cannot {transition} a participant who is {participant.status.value}.")
     if transition == "enrol" and participant.cohort is None:
         raise Conflict("Assign a cohort before enrolling.")
-    ensure_writable(session, actor, participant)
+    _check_changeable(session, actor, participant, every_visit=False)
     before = snapshot(participant)
     participant.status = target
     participant.updated_at = now
@@ -250,18 +239,17 @@ def change_status(
     elif target == ParticipantStatus.WITHDRAWN:
         participant.withdrawn_at = now
         participant.withdrawal_reason = reason
-        end_participant_sessions(session, participant, "withdrawn", now)
+        participation_ended.send(participant, session=session, reason="withdrawn", now=now)
     else:
         participant.completed_at = now
-        end_participant_sessions(session, participant, "completed", now)
+        participation_ended.send(participant, session=session, reason="completed", now=now)
     session.flush()
-    record_audit(
+    record_change(
         session,
         actor,
         f"participant.{transition}",
         participant,
-        before=before,
-        after=snapshot(participant),
+        before,
         reason=reason,
         participant_id=participant.id,
         now=now,

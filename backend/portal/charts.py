@@ -26,45 +26,7 @@ from statistics import fmean
 
 from markupsafe import Markup, escape
 
-# --- User-visible texts: the one place to translate. Plurals come as (one, many) pairs. ---
-MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-DAY_FORMAT = "{day} {month}"  # tick labels: "3 Mar"
-DAY_YEAR_FORMAT = "{day} {month} {year}"  # summaries, and ticks where the year changes
-PAIN_TITLE = "Rest pain (NRS 0–10)"
-WALK_TITLE = "Six-minute walk distance (m)"
-ULCER_TITLE = "Ulcer area (mm²)"
-NO_SCORES = "No scores yet"
-NO_WALKS = "No walk tests yet"
-NO_ULCER_AREAS = "No ulcer measurements yet"
-DAILY_SCORE = "Daily score"
-WEEKLY_MEAN = "Weekly mean"
-INJECTION = "Injection"
-VISIT_WINDOW = "Visit window"
-REVIEWED = "reviewed"
-PROVISIONAL = "provisional"
-LEGEND_REVIEWED = "Reviewed"
-LEGEND_PROVISIONAL = "Provisional"
-WALK_METHODS = {  # keys are backend.walks.models.WalkMethod values; other keys show as given
-    "clinic_course": "Clinic course",
-    "home_course": "Home course",
-    "phone_pedometer": "Phone (pedometer)",
-    "phone_gps": "Phone (GPS)",
-}
-METRES = "{value} m"
-SQUARE_MM = "{value} mm²"
-POINT_TIP = "{day}: {value}"
-SERIES_TIP = "{label}, {day}: {value}"
-INJECTION_TIP = "Injection {day}"
-WEEK_TIP = "Week {week}: mean {value}"
-VISIT_TIP = ("{label}: {start} – {end}", "{label} (injection visit): {start} – {end}")
-SCORES_SUMMARY = ("1 score on {start}: {value}.", "{n} scores from {start} to {end}; latest {value}.")
-INJECTIONS_SUMMARY = ("1 injection day.", "{n} injection days.")
-WALK_SUMMARY = ("{label}: 1 test on {start}, {value}.", "{label}: {n} tests from {start} to {end}; latest {value}.")
-ULCER_SUMMARY = (
-    "{label}: 1 measurement on {start}, {value}.",
-    "{label}: {n} measurements from {start} to {end}; latest {value}.",
-)
-STATE_SUFFIX = "{value} ({state})"
+from backend.portal import chart_text as words
 
 # --- Geometry (viewBox units; the SVG scales to its container's width). ---
 WIDTH, LEFT, RIGHT, PLOT_HEIGHT, BOTTOM = 640, 46, 14, 170, 30
@@ -104,7 +66,7 @@ def pain_chart(
     visits: Sequence[VisitBand] = (),
     injection_days: Sequence[date] = (),
     *,
-    title: str = PAIN_TITLE,
+    title: str = words.PAIN_TITLE,
     chart_id: str = "pain-chart",
 ) -> Markup:
     """Daily scores as points and the weekly mean as a line, with visits and injections.
@@ -115,15 +77,18 @@ def pain_chart(
     frame = _Frame(first, last, [0, 2, 4, 6, 8, 10])
     kept = sorted((d, s) for d, s in scores if frame.has(d))
     injections = sorted({d for d in injection_days if frame.has(d)})
-    desc = _count_summary(SCORES_SUMMARY, [d for d, _ in kept], _fmt(kept[-1][1]) if kept else "") or NO_SCORES + "."
+    desc = (
+        words.count_summary(words.SCORES_SUMMARY, [d for d, _ in kept], words.number_text(kept[-1][1]) if kept else "")
+        or words.NO_SCORES + "."
+    )
     if injections:
-        desc += " " + _plural(INJECTIONS_SUMMARY, len(injections)).format(n=len(injections))
+        desc += " " + words.plural(words.INJECTIONS_SUMMARY, len(injections)).format(n=len(injections))
     legend: list[tuple[str, Tag]] = []
     if kept:
-        legend += [(DAILY_SCORE, _swatch(0, SCORE_COLOUR, True))]
-        legend += [(WEEKLY_MEAN, lambda x, y: _line(x - 8, y, x + 8, y, MEAN_COLOUR, 2.5))]
+        legend += [(words.DAILY_SCORE, _swatch(0, SCORE_COLOUR, True))]
+        legend += [(words.WEEKLY_MEAN, lambda x, y: _line(x - 8, y, x + 8, y, MEAN_COLOUR, 2.5))]
     if injections:
-        legend.append((INJECTION, lambda x, y: _line(x, y - 6, x, y + 6, INJECTION_COLOUR, 1.5, "4 2")))
+        legend.append((words.INJECTION, lambda x, y: _line(x, y - 6, x, y + 6, INJECTION_COLOUR, 1.5, "4 2")))
 
     def draw(c: _Canvas) -> list[Markup]:
         parts = [_injection(c, d) for d in injections]
@@ -134,17 +99,25 @@ def pain_chart(
             start = first + timedelta(days=7 * week)
             end = min(start + timedelta(days=6), last)
             mean = fmean(values)
-            tip = WEEK_TIP.format(week=week + 1, value=_fmt(mean))
+            tip = words.WEEK_TIP.format(week=week + 1, value=words.number_text(mean))
             parts.append(
                 _line(c.left(start), c.y(mean), c.left(end) + c.slot, c.y(mean), MEAN_COLOUR, 2.5, cls="mean", tip=tip)
             )
         for d, s in kept:
             parts.append(
-                _marker(0, c.x(d), c.y(s), SCORE_COLOUR, True, "point", POINT_TIP.format(day=_day(d, True), value=s))
+                _marker(
+                    0,
+                    c.x(d),
+                    c.y(s),
+                    SCORE_COLOUR,
+                    True,
+                    "point",
+                    words.POINT_TIP.format(day=words.day_text(d, True), value=s),
+                )
             )
         return parts
 
-    return _chart(chart_id, title, desc, frame, visits, legend, draw, None if kept else NO_SCORES)
+    return _chart(chart_id, title, desc, frame, visits, legend, draw, None if kept else words.NO_SCORES)
 
 
 def walk_chart(
@@ -153,7 +126,7 @@ def walk_chart(
     last: date,
     visits: Sequence[VisitBand] = (),
     *,
-    title: str = WALK_TITLE,
+    title: str = words.WALK_TITLE,
     chart_id: str = "walk-chart",
 ) -> Markup:
     """Walk distances, one series (marker, colour, legend entry) per method.
@@ -166,11 +139,11 @@ def walk_chart(
     for d, metres, method in tests:
         if frame.has(d) and math.isfinite(metres):
             by_method.setdefault(method, []).append((d, metres, True))
-    known = list(WALK_METHODS)
+    known = list(words.WALK_METHODS)
     order = sorted(by_method, key=lambda m: (known.index(m) if m in known else len(known), m))
     unknown = [m for m in order if m not in known]
     styles = {m: known.index(m) if m in known else len(known) + unknown.index(m) for m in order}
-    series = [(WALK_METHODS.get(m, m), styles[m], sorted(by_method[m])) for m in order]
+    series = [(words.WALK_METHODS.get(m, m), styles[m], sorted(by_method[m])) for m in order]
     return _series_chart(series, frame, visits, title, chart_id, _WALK)
 
 
@@ -180,7 +153,7 @@ def ulcer_chart(
     last: date,
     visits: Sequence[VisitBand] = (),
     *,
-    title: str = ULCER_TITLE,
+    title: str = words.ULCER_TITLE,
     chart_id: str = "ulcer-chart",
 ) -> Markup:
     """Ulcer areas, one series per ulcer: reviewed points solid, provisional ones hollow.
@@ -223,8 +196,8 @@ class _Kind:
     with_state: bool  # reviewed/provisional matters
 
 
-_WALK = _Kind(METRES, NO_WALKS, WALK_SUMMARY, 100, with_state=False)
-_ULCER = _Kind(SQUARE_MM, NO_ULCER_AREAS, ULCER_SUMMARY, 10, with_state=True)
+_WALK = _Kind(words.METRES, words.NO_WALKS, words.WALK_SUMMARY, 100, with_state=False)
+_ULCER = _Kind(words.SQUARE_MM, words.NO_ULCER_AREAS, words.ULCER_SUMMARY, 10, with_state=True)
 
 
 @dataclass
@@ -268,19 +241,21 @@ def _series_chart(
     summaries = []
 
     def shown(v: float, reviewed: bool) -> str:
-        value = kind.unit.format(value=_fmt(v))
+        value = kind.unit.format(value=words.number_text(v))
         return (
-            STATE_SUFFIX.format(value=value, state=REVIEWED if reviewed else PROVISIONAL) if kind.with_state else value
+            words.STATE_SUFFIX.format(value=value, state=words.REVIEWED if reviewed else words.PROVISIONAL)
+            if kind.with_state
+            else value
         )
 
     for label, _, pts in present:
-        summaries.append(_count_summary(kind.summary, [p[0] for p in pts], shown(*pts[-1][1:]), label=label))
+        summaries.append(words.count_summary(kind.summary, [p[0] for p in pts], shown(*pts[-1][1:]), label=label))
     legend: list[tuple[str, Tag]] = []
     for label, style, _ in present:
         legend.append((label, _swatch(style, PALETTE[style % len(PALETTE)], True)))
     if kind.with_state and present:
-        legend.append((LEGEND_REVIEWED, _swatch(0, AXIS, True)))
-        legend.append((LEGEND_PROVISIONAL, _swatch(0, AXIS, False)))
+        legend.append((words.LEGEND_REVIEWED, _swatch(0, AXIS, True)))
+        legend.append((words.LEGEND_PROVISIONAL, _swatch(0, AXIS, False)))
 
     def draw(c: _Canvas) -> list[Markup]:
         parts: list[Markup] = []
@@ -292,7 +267,7 @@ def _series_chart(
                     _tag("polyline", {"points": coords, "fill": "none", "stroke": colour, "stroke-width": 1.5})
                 )
             for d, v, reviewed in pts:
-                tip = SERIES_TIP.format(label=label, day=_day(d, True), value=shown(v, reviewed))
+                tip = words.SERIES_TIP.format(label=label, day=words.day_text(d, True), value=shown(v, reviewed))
                 parts.append(_marker(style, c.x(d), c.y(v), colour, reviewed, "point", tip))
         return parts
 
@@ -315,7 +290,7 @@ def _chart(
     bands = [(v, max(v.start, frame.first), min(v.end, frame.last)) for v in visits]
     bands = [b for b in bands if b[1] <= b[2]]
     if bands:
-        legend = [*legend, (VISIT_WINDOW, lambda x, y: _rect(x - 8, y - 6, 16, 12, BAND))]
+        legend = [*legend, (words.VISIT_WINDOW, lambda x, y: _rect(x - 8, y - 6, 16, 12, BAND))]
     legend_parts, rows = _legend(legend)
     canvas = _Canvas(frame, LEGEND_TOP + rows * LEGEND_ROW + BAND_STRIP)
     height = canvas.bottom + BOTTOM
@@ -327,7 +302,9 @@ def _chart(
     ]
     for band, start, end in bands:
         x0, x1 = canvas.left(start), canvas.left(end) + canvas.slot
-        tip = VISIT_TIP[band.injection].format(label=band.label, start=_day(band.start, True), end=_day(band.end, True))
+        tip = words.VISIT_TIP[band.injection].format(
+            label=band.label, start=words.day_text(band.start, True), end=words.day_text(band.end, True)
+        )
         parts.append(
             Markup('<g class="visit">{}{}</g>').format(
                 _rect(x0, canvas.top, x1 - x0, PLOT_HEIGHT, BAND, tip),
@@ -337,13 +314,15 @@ def _chart(
     for value in frame.y_ticks:
         y = canvas.y(value)
         parts.append(_line(LEFT, y, WIDTH - RIGHT, y, GRID, 1))
-        parts.append(_text(LEFT - 6, y + 4, _fmt(value), 11, anchor="end", cls="y-tick"))
+        parts.append(_text(LEFT - 6, y + 4, words.number_text(value), 11, anchor="end", cls="y-tick"))
     parts.append(_line(LEFT, canvas.bottom, WIDTH - RIGHT, canvas.bottom, AXIS, 1, cls="axis"))
     shown_year = None if frame.first.year != frame.last.year else frame.first.year
     for d in _x_ticks(frame.first, frame.last):
         x = canvas.x(d)
         parts.append(_line(x, canvas.bottom, x, canvas.bottom + 4, AXIS, 1))
-        parts.append(_text(x, canvas.bottom + 17, _day(d, d.year != shown_year), 11, anchor="middle", cls="x-tick"))
+        parts.append(
+            _text(x, canvas.bottom + 17, words.day_text(d, d.year != shown_year), 11, anchor="middle", cls="x-tick")
+        )
         shown_year = d.year  # a year appears on a tick only where it changes
     if empty is not None:
         mid = (LEFT + WIDTH - RIGHT) / 2
@@ -384,7 +363,7 @@ def _band_label(x0: float, x1: float, y: float, label: str) -> Markup:
 
 def _injection(c: _Canvas, d: date) -> Markup:
     x = c.x(d)
-    tip = INJECTION_TIP.format(day=_day(d, True))
+    tip = words.INJECTION_TIP.format(day=words.day_text(d, True))
     marker = _tag("path", {"d": f"M{_n(x - 5)},{_n(c.top)} h10 l-5,7 z", "fill": INJECTION_COLOUR})
     line = _line(x, c.top, x, c.bottom, INJECTION_COLOUR, 1.5, "4 2")
     return Markup('<g class="injection"><title>{}</title>{}{}</g>').format(tip, line, marker)
@@ -458,27 +437,6 @@ def _x_ticks(first: date, last: date) -> list[date]:
     days = (last - first).days + 1
     step = next((s for s in (1, 2, 7, 14, 28, 56, 91, 182) if days / s <= MAX_X_TICKS), 364)
     return [first + timedelta(days=i) for i in range(0, days, step)]
-
-
-def _count_summary(templates: tuple[str, str], days: list[date], value: str, label: str = "") -> str:
-    if not days:
-        return ""
-    start, end = _day(days[0], True), _day(days[-1], True)
-    return _plural(templates, len(days)).format(n=len(days), start=start, end=end, value=value, label=label)
-
-
-def _plural(templates: tuple[str, str], n: int) -> str:
-    return templates[0] if n == 1 else templates[1]
-
-
-def _day(d: date, with_year: bool = False) -> str:
-    template = DAY_YEAR_FORMAT if with_year else DAY_FORMAT
-    return template.format(day=d.day, month=MONTHS[d.month - 1], year=d.year)
-
-
-def _fmt(value: float) -> str:
-    """A value for people: whole numbers without a decimal point, others to one decimal."""
-    return str(round(value)) if float(value).is_integer() else f"{value:.1f}"
 
 
 def _n(value: float) -> str:

@@ -15,14 +15,13 @@ from markupsafe import Markup
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, selectinload
 
-from backend.audit.service import participant_audit_query
 from backend.core.actor import Actor
 from backend.core.timeutil import local_date
 from backend.diary.service import pain_scores_query
 from backend.flags.models import Flag, FlagKind
 from backend.flags.service import flags_query
 from backend.participants.models import Participant
-from backend.participants.service import participants_query, read_participant
+from backend.participants.service import audit_trail_query, participants_query, read_participant
 from backend.portal import charts
 from backend.reminders.service import participant_devices, reminder_history
 from backend.studies.document import StudyProtocol
@@ -118,7 +117,7 @@ def participant_page(session: Session, actor: Actor, participant_id: int, now: d
     symptoms = list(session.scalars(symptoms_query(session, actor, participant.id, {}, now)))
     reminders = reminder_history(session, actor, participant.id, {}, now)
     devices = participant_devices(session, actor, participant.id, now)
-    audit = list(session.scalars(participant_audit_query(session, actor, participant.id, now).limit(AUDIT_LIMIT)))
+    audit = list(session.scalars(audit_trail_query(session, actor, participant.id, now).limit(AUDIT_LIMIT)))
 
     dates = [s.diary_date for s in scores] + [w.local_date for w in walks]
     dates += [p["local_date"] for h in histories for p in h["points"]]

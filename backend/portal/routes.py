@@ -32,11 +32,11 @@ from marshmallow import Schema, ValidationError
 from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 
-from backend.auth import policy
 from backend.auth.access import auth_settings
+from backend.auth.activation import IssuedCode, issue_activation_code
 from backend.auth.schemas import RevokeSessionsSchema
-from backend.auth.service import IssuedCode, issue_activation_code, revoke_participant_sessions
-from backend.core.actor import Actor
+from backend.auth.service import revoke_participant_sessions
+from backend.core.actor import Actor, require_role
 from backend.core.timeutil import utcnow
 from backend.db import get_session
 from backend.errors import AuthenticationError, DomainError, ValidationFailed
@@ -44,9 +44,11 @@ from backend.flags.schemas import AcknowledgeSchema
 from backend.flags.service import acknowledge_flag
 from backend.participants.models import Leg
 from backend.participants.schemas import ParticipantCreateSchema, StatusChangeSchema
+from backend.participants.scope import participant_in_scope
 from backend.participants.service import change_status, create_participant
 from backend.portal import pages
 from backend.portal.session import check_csrf, csrf_token, sign_in, sign_out, signed_in_actor
+from backend.staff import roles
 from backend.studies.models import Site
 from backend.studies.protocol import flatten_errors
 from backend.ulcers.models import RejectReason, UlcerPhoto
@@ -128,12 +130,12 @@ def csrf_field() -> Markup:
 @blp.app_template_global()
 def may(action: str) -> bool:
     """Whether the signed-in role may do `action` (to show only the buttons that work)."""
-    roles = {
-        "manage": policy.MANAGE_PARTICIPANTS,
-        "withdraw": policy.WITHDRAW_PARTICIPANTS,
+    allowed = {
+        "manage": roles.MANAGE_PARTICIPANTS,
+        "withdraw": roles.WITHDRAW_PARTICIPANTS,
     }[action]
     actor: Actor | None = g.get("actor")
-    return actor is not None and actor.role in roles
+    return actor is not None and actor.role in allowed
 
 
 @blp.errorhandler(DomainError)
@@ -200,7 +202,7 @@ def today() -> str:
 
 @blp.post("/flags/<id:flag_id>/acknowledge")
 def acknowledge(flag_id: int) -> BaseResponse:
-    policy.require_role(_actor(), policy.MANAGE_PARTICIPANTS)
+    require_role(_actor(), roles.MANAGE_PARTICIPANTS)
     data = _load(AcknowledgeSchema(), {"note": request.form.get("note", "")})
     acknowledge_flag(get_session(), _actor(), flag_id, data["note"], g.now)
     return redirect(_safe_next())
@@ -238,7 +240,7 @@ def photo_file(photo_id: int) -> Response:
 
 @blp.post("/photos/<id:photo_id>/review")
 def review(photo_id: int) -> BaseResponse:
-    policy.require_role(_actor(), policy.MANAGE_PARTICIPANTS)
+    require_role(_actor(), roles.MANAGE_PARTICIPANTS)
     form = request.form
     data: dict[str, Any] = {"decision": form.get("decision", ""), "note": form.get("note") or None}
     if form.get("algorithm_version"):
@@ -283,7 +285,7 @@ def participant(participant_id: int) -> str:
 @blp.route("/participants/new", methods=["GET", "POST"])
 def enrol() -> Any:
     actor = _actor()
-    policy.require_role(actor, policy.MANAGE_PARTICIPANTS)
+    require_role(actor, roles.MANAGE_PARTICIPANTS)
     study_sites = get_session().scalars(select(Site).where(Site.study_id == actor.study_id).order_by(Site.code))
     sites = [site for site in study_sites if actor.can_reach_site(site.id)]
     if request.method == "GET":
@@ -298,9 +300,9 @@ def enrol() -> Any:
     return redirect(url_for("portal.participant", participant_id=created.id))
 
 
-def _status_view(transition: str, roles: frozenset[Any]) -> Callable[[int], BaseResponse]:
+def _status_view(transition: str, allowed: frozenset[Any]) -> Callable[[int], BaseResponse]:
     def view(participant_id: int) -> BaseResponse:
-        policy.require_role(_actor(), roles)
+        require_role(_actor(), allowed)
         data = _load(StatusChangeSchema(), {"reason": request.form.get("reason", "")})
         change_status(get_session(), _actor(), participant_id, transition, data["reason"], g.now)
         return redirect(url_for("portal.participant", participant_id=participant_id))
@@ -309,9 +311,9 @@ def _status_view(transition: str, roles: frozenset[Any]) -> Callable[[int], Base
 
 
 for _transition, _roles in (
-    ("enrol", policy.MANAGE_PARTICIPANTS),
-    ("withdraw", policy.WITHDRAW_PARTICIPANTS),
-    ("complete", policy.MANAGE_PARTICIPANTS),
+    ("enrol", roles.MANAGE_PARTICIPANTS),
+    ("withdraw", roles.WITHDRAW_PARTICIPANTS),
+    ("complete", roles.MANAGE_PARTICIPANTS),
 ):
     blp.add_url_rule(
         f"/participants/<id:participant_id>/status/{_transition}",
@@ -325,9 +327,9 @@ for _transition, _roles in (
 def activation_code(participant_id: int) -> BaseResponse:
     """Issue a code, then show it on a page of its own (post/redirect/get): reloading the
     page must not issue another code and void the one on screen."""
-    policy.require_role(_actor(), policy.MANAGE_PARTICIPANTS)
+    require_role(_actor(), roles.MANAGE_PARTICIPANTS)
     db = get_session()
-    who = policy.participant_in_scope(db, _actor(), participant_id)
+    who = participant_in_scope(db, _actor(), participant_id)
     issued = issue_activation_code(db, auth_settings(), _actor(), who, g.now)
     session["issued_code"] = {"participant": who.id, "code": issued.code, "expires": issued.expires_at.isoformat()}
     return redirect(url_for("portal.show_activation_code", participant_id=who.id))
@@ -336,7 +338,7 @@ def activation_code(participant_id: int) -> BaseResponse:
 @blp.get("/participants/<id:participant_id>/activation-code")
 def show_activation_code(participant_id: int) -> Any:
     """The code just issued, once; afterwards the participant's page."""
-    who = policy.participant_in_scope(get_session(), _actor(), participant_id)
+    who = participant_in_scope(get_session(), _actor(), participant_id)
     issued = session.pop("issued_code", None)
     if not issued or issued.get("participant") != who.id:
         return redirect(url_for("portal.participant", participant_id=who.id))
@@ -354,9 +356,9 @@ def show_activation_code(participant_id: int) -> Any:
 
 @blp.post("/participants/<id:participant_id>/revoke-sessions")
 def revoke_sessions(participant_id: int) -> BaseResponse:
-    policy.require_role(_actor(), policy.MANAGE_PARTICIPANTS)
+    require_role(_actor(), roles.MANAGE_PARTICIPANTS)
     data = _load(RevokeSessionsSchema(), {"reason": request.form.get("reason", "")})
     db = get_session()
-    who = policy.participant_in_scope(db, _actor(), participant_id)
+    who = participant_in_scope(db, _actor(), participant_id)
     revoke_participant_sessions(db, _actor(), who, data["reason"], g.now)
     return redirect(url_for("portal.participant", participant_id=participant_id))

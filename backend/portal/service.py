@@ -87,8 +87,7 @@ def resume_portal_session(
     if auth_session.revoked_at is not None or auth_session.expires_at <= now or user is None or not user.is_active:
         end_portal_session(session, settings, token, "staff_session_ended", now)
         return None
-    session.commit()
-    return staff_actor(user, request_id, auth_session.id)
+    return staff_actor(user, request_id, auth_session.id)  # the request commits the renewal
 
 
 def end_portal_session(session: Session, settings: AuthSettings, token: str, reason: str, now: datetime) -> None:

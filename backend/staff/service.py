@@ -3,24 +3,30 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend.audit.service import record_audit, snapshot
-from backend.auth.secrets import Secrets
-from backend.auth.service import end_staff_sessions
+from backend.audit.service import record_audit, record_change, snapshot
 from backend.core.actor import Actor
 from backend.errors import Conflict, NotFound, ValidationFailed
 from backend.staff.models import StaffRole, StaffUser
+from backend.staff.signals import staff_disabled
 from backend.studies.models import Site, Study
 
 MIN_PASSWORD_LENGTH = 12
 
 
+class PasswordHasher(Protocol):
+    """What hashes a new password (auth.secrets.Secrets)."""
+
+    def hash_password(self, password: str) -> str: ...
+
+
 def create_staff(
     session: Session,
-    secrets: Secrets,
+    secrets: PasswordHasher,
     actor: Actor,
     study: Study,
     email: str,
@@ -75,17 +81,7 @@ def disable_staff(session: Session, actor: Actor, email: str, reason: str, now: 
     before = snapshot(user)
     user.is_active = False
     user.disabled_at = now
-    ended = end_staff_sessions(session, user.id, "account_disabled", now)
-    record_audit(
-        session,
-        actor,
-        "staff.disable",
-        user,
-        before=before,
-        after=snapshot(user),
-        reason=reason,
-        study_id=user.study_id,
-        now=now,
-    )
+    ended: int = sum(count for _receiver, count in staff_disabled.send(user, session=session, now=now))
+    record_change(session, actor, "staff.disable", user, before, reason=reason, study_id=user.study_id, now=now)
     session.commit()
     return ended

@@ -8,14 +8,15 @@ from typing import Any
 from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
-from backend.audit.service import record_audit, snapshot
-from backend.auth.policy import participant_in_scope
-from backend.core import entries
 from backend.core.actor import Actor
 from backend.db import once_more_after_conflict
+from backend.entries import service as entries
+from backend.entries.signals import entry_recorded
 from backend.flags.models import FlagKind
 from backend.flags.service import raise_flag
 from backend.locks.service import ensure_writable
+from backend.participants.models import Participant
+from backend.participants.scope import participant_in_scope
 from backend.symptoms.models import Severity, SymptomReport
 
 
@@ -44,33 +45,26 @@ def _record_symptom(session: Session, actor: Actor, data: dict[str, Any], now: d
         onset_date=data["onset_date"],
         description=data["description"],
     )
-    session.add(report)
-    session.flush()
-    record_audit(
-        session, actor, "symptom_report.create", report, after=snapshot(report), participant_id=participant.id, now=now
-    )
+    entries.record_entry(session, actor, participant, report, now)
+    session.commit()
+    return report, True
+
+
+@entry_recorded.connect_via(SymptomReport)
+def _flag(
+    _sender: type[SymptomReport], *, session: Session, participant: Participant, entry: SymptomReport, now: datetime
+) -> None:
+    """Every report raises a flag for the nurse; a severe one an urgent flag."""
     raise_flag(
         session,
         participant,
         FlagKind.SYMPTOM,
-        f"symptom_report:{report.id}",
+        f"symptom_report:{entry.id}",
         now,
-        detail={"category": report.category.value, "severity": report.severity.value, "late_entry": when.late},
-        urgent=report.severity == Severity.SEVERE,
-        entity=("symptom_report", report.id),
+        detail={"category": entry.category.value, "severity": entry.severity.value, "late_entry": entry.late_entry},
+        urgent=entry.severity == Severity.SEVERE,
+        entity=("symptom_report", entry.id),
     )
-    if when.late:
-        raise_flag(
-            session,
-            participant,
-            FlagKind.LATE_ENTRY,
-            f"symptom_report:{report.id}",
-            now,
-            detail={"recorded_at": report.recorded_at.isoformat()},
-            entity=("symptom_report", report.id),
-        )
-    session.commit()
-    return report, True
 
 
 def symptoms_query(

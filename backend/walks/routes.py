@@ -6,12 +6,12 @@ from typing import Any
 
 from flask.views import MethodView
 
-from backend.auth import policy
-from backend.auth.access import current_actor
-from backend.core.blueprint import Blueprint
+from backend.core.blueprint import Blueprint, created_or_replay
 from backend.core.pagination import paginate_query
+from backend.core.request_context import current_actor, current_participant_id
 from backend.core.timeutil import utcnow
 from backend.db import get_session
+from backend.staff import roles
 from backend.walks import service
 from backend.walks.models import WalkTest
 from backend.walks.schemas import (
@@ -27,34 +27,23 @@ blp = Blueprint("walks", __name__, url_prefix="/api/v1", description="Six-minute
 @blp.route("/me/walk-tests")
 class OwnWalkTests(MethodView):
     @blp.auth(patient=True)
-    @blp.arguments(WalkTestQueryArgsSchema, location="query")
-    @blp.response(200, WalkTestSchema(many=True))
-    @blp.paginate()
+    @blp.listing(WalkTestQueryArgsSchema, WalkTestSchema)
     def get(self, filters: dict[str, Any], pagination_parameters: Any) -> list[WalkTest]:
         """List your own walk tests, newest first."""
-        actor = current_actor()
-        assert actor.participant_id is not None
-        query = service.walk_tests_query(get_session(), actor, actor.participant_id, filters, utcnow())
+        query = service.walk_tests_query(get_session(), current_actor(), current_participant_id(), filters, utcnow())
         return paginate_query(get_session(), query, pagination_parameters)
 
     @blp.auth(patient=True)
-    @blp.arguments(WalkTestCreateSchema)
-    @blp.response(201, WalkTestSchema)
-    @blp.alt_response(200, schema=WalkTestSchema, description="A replay of an earlier create (same client_uuid)")
-    @blp.alt_response(423, response="LOCKED")
+    @blp.creates(WalkTestCreateSchema, WalkTestSchema, 423)
     def post(self, data: dict[str, Any]) -> Any:
         """Record a six-minute walk test."""
-        walk, created = service.record_walk_test(get_session(), current_actor(), data, utcnow())
-        return walk if created else (walk, 200)
+        return created_or_replay(service.record_walk_test(get_session(), current_actor(), data, utcnow()))
 
 
 @blp.route("/participants/<id:participant_id>/walk-tests")
 class ParticipantWalkTests(MethodView):
-    @blp.auth(policy.READ_PARTICIPANTS)
-    @blp.arguments(WalkTestQueryArgsSchema, location="query")
-    @blp.response(200, WalkTestSchema(many=True))
-    @blp.alt_response(404, response="NOT_FOUND")
-    @blp.paginate()
+    @blp.auth(roles.READ_PARTICIPANTS)
+    @blp.listing(WalkTestQueryArgsSchema, WalkTestSchema, 404)
     def get(self, filters: dict[str, Any], participant_id: int, pagination_parameters: Any) -> list[WalkTest]:
         """List a participant's walk tests, newest first."""
         query = service.walk_tests_query(get_session(), current_actor(), participant_id, filters, utcnow())
@@ -63,16 +52,9 @@ class ParticipantWalkTests(MethodView):
 
 @blp.route("/participants/<id:participant_id>/walk-tests/<id:walk_id>/corrections")
 class ParticipantWalkTestCorrections(MethodView):
-    @blp.auth(policy.MANAGE_PARTICIPANTS)
-    @blp.arguments(WalkTestCorrectionSchema)
-    @blp.response(201, WalkTestSchema)
-    @blp.alt_response(200, schema=WalkTestSchema, description="A replay of an earlier correction (same client_uuid)")
-    @blp.alt_response(404, response="NOT_FOUND")
-    @blp.alt_response(409, response="CONFLICT")
-    @blp.alt_response(423, response="LOCKED")
+    @blp.auth(roles.MANAGE_PARTICIPANTS)
+    @blp.creates(WalkTestCorrectionSchema, WalkTestSchema, 404, 409, 423)
     def post(self, data: dict[str, Any], participant_id: int, walk_id: int) -> Any:
         """Correct a participant's walk test, with a reason (a new version; the original stays)."""
-        walk, created = service.correct_walk_test(
-            get_session(), current_actor(), participant_id, walk_id, data, utcnow()
-        )
-        return walk if created else (walk, 200)
+        result = service.correct_walk_test(get_session(), current_actor(), participant_id, walk_id, data, utcnow())
+        return created_or_replay(result)

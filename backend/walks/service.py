@@ -9,15 +9,15 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from backend.audit.service import record_audit, snapshot
-from backend.auth.policy import participant_in_scope
-from backend.core import entries
 from backend.core.actor import Actor
 from backend.db import once_more_after_conflict
+from backend.entries import service as entries
+from backend.entries.signals import entry_recorded
 from backend.flags.models import FlagKind
 from backend.flags.service import raise_flag
 from backend.locks.service import ensure_writable
 from backend.participants.models import Participant
+from backend.participants.scope import participant_in_scope
 from backend.studies.service import current_protocol
 from backend.walks.models import COURSE_METHODS, WalkTest
 
@@ -62,10 +62,7 @@ def _record_walk_test(session: Session, actor: Actor, data: dict[str, Any], now:
         **values,
         needs_review=data["distance_m"] > REVIEW_ABOVE_M,
     )
-    session.add(walk)
-    session.flush()
-    record_audit(session, actor, "walk_test.create", walk, after=snapshot(walk), participant_id=participant.id, now=now)
-    _flag(session, participant, walk, now)
+    entries.record_entry(session, actor, participant, walk, now)
     session.commit()
     return walk, True
 
@@ -85,7 +82,12 @@ def baseline_best(session: Session, participant: Participant, walk: WalkTest) ->
     )
 
 
-def _flag(session: Session, participant: Participant, walk: WalkTest, now: datetime) -> None:
+@entry_recorded.connect_via(WalkTest)
+def _flag(
+    _sender: type[WalkTest], *, session: Session, participant: Participant, entry: WalkTest, now: datetime
+) -> None:
+    """Flag a test to review, and a drop of 30 % or more from the baseline's best."""
+    walk = entry
     entity = ("walk_test", walk.id)
     if walk.needs_review:
         raise_flag(
@@ -95,16 +97,6 @@ def _flag(session: Session, participant: Participant, walk: WalkTest, now: datet
             f"walk_test:{walk.id}",
             now,
             detail={"distance_m": walk.distance_m},
-            entity=entity,
-        )
-    if walk.late_entry:
-        raise_flag(
-            session,
-            participant,
-            FlagKind.LATE_ENTRY,
-            f"walk_test:{walk.id}",
-            now,
-            detail={"recorded_at": walk.recorded_at.isoformat()},
             entity=entity,
         )
     if walk.study_day is None or walk.study_day <= 0:

@@ -35,7 +35,6 @@ from werkzeug.test import TestResponse, encode_multipart
 from backend.amputations.schemas import AmputationEventCreateSchema
 from backend.amputations.service import record_amputation
 from backend.audit.models import AuditEvent
-from backend.auth.policy import MANAGE_LOCKS, MANAGE_PARTICIPANTS, READ_PARTICIPANTS, WITHDRAW_PARTICIPANTS
 from backend.auth.service import staff_actor
 from backend.core.actor import Actor
 from backend.core.timeutil import utcnow
@@ -50,6 +49,7 @@ from backend.participants.service import change_status
 from backend.reminders.schemas import DeviceRegisterSchema
 from backend.reminders.service import register_device
 from backend.staff.models import StaffRole
+from backend.staff.roles import MANAGE_LOCKS, MANAGE_PARTICIPANTS, READ_PARTICIPANTS, WITHDRAW_PARTICIPANTS
 from backend.staff.service import create_staff
 from backend.studies.protocol import DEMO_PROTOCOL_PATH, read_protocol_file
 from backend.studies.service import load_protocol

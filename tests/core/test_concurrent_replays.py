@@ -13,7 +13,7 @@ import pytest
 import time_machine
 
 from backend.amputations import service as amputation_service
-from backend.core import entries
+from backend.entries import service as entries
 from tests.diary.helpers import NOW, Patient, enrolled_patient
 from tests.factories import Factory
 

@@ -11,11 +11,12 @@ from typing import Any
 import pytest
 import time_machine
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, event, select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.audit.models import AuditEvent
 from backend.diary import service as diary_service
+from backend.diary.models import PainScore
 from backend.staff.models import StaffUser
 from tests.diary.helpers import Patient, field_errors, participant_url, tehran
 from tests.factories import Factory
@@ -50,15 +51,15 @@ def test_a_score_racing_another_of_the_same_day_is_filed_after_it(
     """Two requests read the day before either writes: the second INSERT meets the day's
     unique "current" slot. It reads again and supersedes the first instead of a 500."""
     first = patient.post_score(3, tehran("2026-03-05", "19:00")).json
-    real_read = diary_service._nearby_scores
+    real_read = diary_service._current_score
     reads: list[int] = []
 
     def read_before_the_other_committed(*args: Any) -> Any:
         reads.append(1)
-        nearby, new_id = real_read(*args)
-        return ([] if len(reads) == 1 else nearby), new_id
+        current = real_read(*args)
+        return None if len(reads) == 1 else current
 
-    monkeypatch.setattr(diary_service, "_nearby_scores", read_before_the_other_committed)
+    monkeypatch.setattr(diary_service, "_current_score", read_before_the_other_committed)
     second = patient.post_score(5, tehran("2026-03-05", "20:00"))
 
     assert second.status_code == 201, second.json
@@ -74,25 +75,18 @@ def test_a_version_superseded_meanwhile_keeps_its_first_successor(
     """A request read the day while another was superseding its current score: the write
     that would supersede that version a second time fails as a whole (the new score meets
     the day's current one) and the request files after the other, reading again."""
-    real_read = diary_service._nearby_scores
-    seen: list[Any] = []
-
-    def remember(*args: Any) -> Any:
-        seen.append(real_read(*args))
-        return seen[-1]
-
-    monkeypatch.setattr(diary_service, "_nearby_scores", remember)
+    real_read = diary_service._current_score
     first = patient.post_score(3, tehran("2026-03-05", "18:00")).json
     second = patient.post_score(4, tehran("2026-03-05", "19:00")).json
-    read_before_second_committed = seen[1][0]  # the first score still current
     reads: list[int] = []
 
-    def stale_then_fresh(*args: Any) -> Any:
+    def stale_then_fresh(session: Session, participant_id: int, day: Any) -> Any:
         reads.append(1)
-        nearby, new_id = real_read(*args)
-        return (read_before_second_committed if len(reads) == 1 else nearby), new_id
+        if len(reads) == 1:  # as read before the second score committed: the first current
+            return session.get(PainScore, first["id"])
+        return real_read(session, participant_id, day)
 
-    monkeypatch.setattr(diary_service, "_nearby_scores", stale_then_fresh)
+    monkeypatch.setattr(diary_service, "_current_score", stale_then_fresh)
     third = patient.post_score(5, tehran("2026-03-05", "20:00"))
 
     assert third.status_code == 201, third.json
@@ -103,33 +97,11 @@ def test_a_version_superseded_meanwhile_keeps_its_first_successor(
     assert [s["score"] for s in patient.scores()] == [5]
 
 
-def test_a_later_score_of_the_day_costs_three_statements_on_postgresql(
-    patient: Patient, engine: Engine, db: Session
-) -> None:
-    """The hot path of the patient app (see bench/): on PostgreSQL the new version, its
-    audit event and the update of the version it supersedes go as one statement."""
+def test_a_later_score_of_the_day_supersedes_the_first_and_is_audited(patient: Patient, db: Session) -> None:
     first = patient.post_score(3, tehran("2026-03-05", "19:00")).json
-    headers = patient.headers  # (a fresh token is issued with statements of its own)
-    statements: list[str] = []
-
-    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        verb = statement.split(None, 1)[0].upper()
-        if verb not in ("SAVEPOINT", "RELEASE"):  # the test's outer transaction
-            statements.append(verb)
-
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
-        body = patient.score_body(5, tehran("2026-03-05", "20:00"))
-        second = patient.client.post("/api/v1/me/pain-scores", json=body, headers=headers)
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
+    second = patient.post_score(5, tehran("2026-03-05", "20:00"))
 
     assert second.status_code == 201, second.json
-    if engine.dialect.name == "postgresql":
-        # token, nearby scores (+ the new id), supersede + new version + audit event
-        assert statements == ["SELECT", "WITH", "WITH"]
-    else:
-        assert statements == ["SELECT", "SELECT", "UPDATE", "INSERT", "UPDATE", "INSERT"]
     versions = {s["id"]: s for s in patient.scores(include_superseded="true")}
     assert versions[first["id"]]["superseded_by_id"] == second.json["id"]
     events = db.scalars(
@@ -145,14 +117,6 @@ def test_a_later_score_of_the_day_costs_three_statements_on_postgresql(
         "diary_date": "2026-03-05",
         "superseded_by_id": None,
     }
-
-
-def test_new_versions_draw_their_ids_from_the_id_column_s_own_sequence(engine: Engine, db: Session) -> None:
-    """The PostgreSQL write path names the sequence rather than looking it up per request."""
-    if engine.dialect.name != "postgresql":
-        pytest.skip("sequences: PostgreSQL only")
-    owned = db.scalar(text("SELECT pg_get_serial_sequence('pain_score', 'id')"))
-    assert owned == f"public.{diary_service.ID_SEQUENCE.name}"
 
 
 def test_an_older_entry_arriving_late_is_filed_behind_the_current_one(patient: Patient) -> None:

@@ -1,16 +1,12 @@
-"""The patient app's writes learn from the token lookup that no data lock is active, and
-skip the lock query; that reading counts only within its transaction, and a lock set or
-released in the same session is seen."""
+"""A patient's write sees the data locks as they are when it writes: a lock set after the
+patient signed in, committed by another session or set in the same one refuses it, and a
+released one no longer does."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.orm.attributes import instance_dict
 
 from backend.auth.service import authenticate_access_token, staff_actor
 from backend.core.actor import Actor
@@ -36,38 +32,24 @@ def an_admin(make: Factory) -> Actor:
     return staff_actor(make.staff("admin"), None)
 
 
-def test_the_token_lookup_reads_whether_a_lock_is_active(make: Factory, db: Session, participant: Participant) -> None:
-    read_as_patient(make, db, participant)
-    assert instance_dict(participant)["has_active_lock"] is False
-    set_lock(db, an_admin(make), participant.id, LOCK, utcnow())
-    read_as_patient(make, db, participant)
-    assert instance_dict(participant)["has_active_lock"] is True
-
-
-def test_a_patient_write_runs_the_lock_query_only_when_a_lock_is_active(
-    engine: Engine, client: FlaskClient, participant: Participant, patient: dict[str, str], admin: dict[str, str]
+def test_a_lock_set_after_the_patient_signed_in_refuses_the_patients_write(
+    make: Factory, db: Session, participant: Participant
 ) -> None:
-    statements: list[str] = []
+    patient = read_as_patient(make, db, participant)
+    ensure_writable(db, patient, participant, TODAY)  # no lock yet
+    set_lock(db, an_admin(make), participant.id, LOCK, utcnow())
+    with pytest.raises(Locked):
+        ensure_writable(db, patient, participant, TODAY)
 
-    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
 
-    def lock_queries() -> int:
-        # The token lookup names data_lock too (its EXISTS), beside auth_token.
-        return sum(1 for text in statements if "data_lock" in text and "auth_token" not in text)
-
+def test_a_patient_write_is_refused_only_while_a_lock_is_active(
+    client: FlaskClient, participant: Participant, patient: dict[str, str], admin: dict[str, str]
+) -> None:
     body = {"client_uuid": new_uuid(), "score": 4, "recorded_at": local_noon(TODAY)}
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
-        assert client.post("/api/v1/me/pain-scores", json=body, headers=patient).status_code == 201
-        assert lock_queries() == 0
-        set_lock_by_api(client, admin, participant.id, "locked")
-        statements.clear()
-        body = {**body, "client_uuid": new_uuid()}
-        assert client.post("/api/v1/me/pain-scores", json=body, headers=patient).status_code == 423
-        assert lock_queries() == 1
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
+    assert client.post("/api/v1/me/pain-scores", json=body, headers=patient).status_code == 201
+    set_lock_by_api(client, admin, participant.id, "locked")
+    body = {**body, "client_uuid": new_uuid()}
+    assert client.post("/api/v1/me/pain-scores", json=body, headers=patient).status_code == 423
 
 
 def test_a_lock_committed_after_the_reading_is_seen_by_the_next_transaction(

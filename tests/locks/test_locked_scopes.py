@@ -3,11 +3,7 @@ visit codes under an active `locked` lock (None: the whole participant), in one 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
-
 import pytest
-from sqlalchemy import Connection, event
 from sqlalchemy.orm import Session
 
 from backend.auth.service import staff_actor
@@ -15,6 +11,7 @@ from backend.core.actor import Actor
 from backend.core.timeutil import utcnow
 from backend.locks.models import LockLevel
 from backend.locks.service import locked_scopes, release_lock, set_lock
+from tests.conftest import QueryCount
 from tests.factories import Factory
 from tests.locks.helpers import DAY0
 
@@ -29,22 +26,8 @@ def _lock(db: Session, actor: Actor, participant_id: int, level: str, visit_code
     return set_lock(db, actor, participant_id, data, utcnow()).id
 
 
-@pytest.fixture
-def statements(connection: Connection) -> Iterator[list[str]]:
-    """The SQL statements (queries, not savepoints) run on the test's connection."""
-    seen: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if not statement.startswith(("SAVEPOINT", "RELEASE SAVEPOINT")):  # the test's transaction wiring
-            seen.append(statement)
-
-    event.listen(connection, "before_cursor_execute", record)
-    yield seen
-    event.remove(connection, "before_cursor_execute", record)
-
-
 def test_locked_scopes_reports_active_locked_visits_and_whole_participants(
-    make: Factory, db: Session, admin_actor: Actor, statements: list[str]
+    make: Factory, db: Session, admin_actor: Actor, count_queries: QueryCount
 ) -> None:
     day0 = DAY0.isoformat()
     whole, visits, frozen, released, upgraded, downgraded, quiet, not_asked = (
@@ -66,7 +49,7 @@ def test_locked_scopes_reports_active_locked_visits_and_whole_participants(
     _lock(db, admin_actor, not_asked.id, "locked")
     asked = [p.id for p in (whole, visits, frozen, released, upgraded, downgraded, quiet)]
 
-    statements.clear()
+    count_queries.statements.clear()
     scopes = locked_scopes(db, [*asked, whole.id, 2_000_000])  # a repeat and an unknown id are harmless
 
     assert scopes == {
@@ -74,9 +57,9 @@ def test_locked_scopes_reports_active_locked_visits_and_whole_participants(
         visits.id: frozenset({"BASELINE", "M3"}),
         upgraded.id: frozenset({"M5"}),
     }
-    assert len(statements) == 1, statements
+    assert len(count_queries.statements) == 1, count_queries.statements
 
 
-def test_locked_scopes_of_nobody_asks_nothing(db: Session, statements: list[str]) -> None:
+def test_locked_scopes_of_nobody_asks_nothing(db: Session, count_queries: QueryCount) -> None:
     assert locked_scopes(db, []) == {}
-    assert statements == []
+    assert count_queries.statements == []

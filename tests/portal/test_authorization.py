@@ -21,9 +21,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from backend.audit.models import AuditEvent
-from backend.auth.policy import MANAGE_PARTICIPANTS, READ_PARTICIPANTS, WITHDRAW_PARTICIPANTS
 from backend.flags.models import Flag
 from backend.staff.models import StaffRole
+from backend.staff.roles import MANAGE_PARTICIPANTS, READ_PARTICIPANTS, WITHDRAW_PARTICIPANTS
 from tests.factories import PASSWORD, Factory
 from tests.portal.conftest import Scene
 from tests.portal.helpers import Browser, signed_in

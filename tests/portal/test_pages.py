@@ -18,6 +18,7 @@ from backend.flags.models import Flag, FlagKind
 from backend.flags.service import raise_flag
 from backend.participants.models import ParticipantStatus
 from backend.ulcers.models import PhotoReview, ReviewStatus, UlcerPhoto
+from tests.conftest import QueryCount
 from tests.factories import PASSWORD, Factory
 from tests.portal.conftest import NOW, Scene
 from tests.portal.helpers import Browser, signed_in
@@ -123,6 +124,17 @@ def test_the_participant_page_draws_its_charts_and_lists_its_records(app: Flask,
     assert "fever" in html and "severe" in html
     assert "auth.login" not in html  # the audit trail is the participant's, not the nurse's
     assert "participant.create" in html
+
+
+def test_a_portal_page_commits_once_whatever_it_reads(app: Flask, scene: Scene, count_queries: QueryCount) -> None:
+    """The participant page reads a dozen kinds of records, each read logged: the logs
+    are committed together at the end of the request, with the portal session's renewal."""
+    browser = signed_in(app, scene.nurse)
+    count_queries.commits = 0
+    page = browser.get(f"/portal/participants/{scene.patient.id}")
+
+    assert page.status_code == 200
+    assert count_queries.commits == 1
 
 
 def test_a_nurse_clears_the_queue_accept_correct_reject(app: Flask, scene: Scene, db: Session) -> None:
