@@ -7,14 +7,15 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import Connection, Engine, create_engine, make_url, text
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend import migrations
@@ -123,6 +124,34 @@ def db(session_factory: sessionmaker[Session]) -> Iterator[Session]:
     session = session_factory()
     yield session
     session.close()
+
+
+CountQueries = Callable[[], AbstractContextManager[list[str]]]
+_WIRING = ("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")
+
+
+@contextmanager
+def statements_on(bind: Engine | Connection) -> Iterator[list[str]]:
+    """The SQL statements run on `bind` inside the block, in order, without the savepoints
+    of the test's own transaction wiring."""
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if not statement.lstrip().upper().startswith(_WIRING):
+            seen.append(statement)
+
+    event.listen(bind, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(bind, "before_cursor_execute", record)
+
+
+@pytest.fixture
+def count_queries(engine: Engine) -> CountQueries:
+    """`with count_queries() as statements:` lists what the app and the test's session ran
+    on the suite's database inside the block; `len(statements)` is the query count."""
+    return lambda: statements_on(engine)
 
 
 @pytest.fixture

@@ -4,11 +4,8 @@ released in the same session is seen."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import instance_dict
 
@@ -19,6 +16,7 @@ from backend.errors import Locked
 from backend.locks.models import LockLevel
 from backend.locks.service import ensure_writable, release_lock, set_lock
 from backend.participants.models import Participant
+from tests.conftest import CountQueries
 from tests.factories import Factory
 from tests.locks.helpers import TODAY, local_noon, new_uuid
 from tests.locks.helpers import set_lock as set_lock_by_api
@@ -45,29 +43,25 @@ def test_the_token_lookup_reads_whether_a_lock_is_active(make: Factory, db: Sess
 
 
 def test_a_patient_write_runs_the_lock_query_only_when_a_lock_is_active(
-    engine: Engine, client: FlaskClient, participant: Participant, patient: dict[str, str], admin: dict[str, str]
+    count_queries: CountQueries,
+    client: FlaskClient,
+    participant: Participant,
+    patient: dict[str, str],
+    admin: dict[str, str],
 ) -> None:
-    statements: list[str] = []
-
-    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
-    def lock_queries() -> int:
+    def lock_queries(statements: list[str]) -> int:
         # The token lookup names data_lock too (its EXISTS), beside auth_token.
         return sum(1 for text in statements if "data_lock" in text and "auth_token" not in text)
 
     body = {"client_uuid": new_uuid(), "score": 4, "recorded_at": local_noon(TODAY)}
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
+    with count_queries() as statements:
         assert client.post("/api/v1/me/pain-scores", json=body, headers=patient).status_code == 201
-        assert lock_queries() == 0
-        set_lock_by_api(client, admin, participant.id, "locked")
-        statements.clear()
-        body = {**body, "client_uuid": new_uuid()}
+    assert lock_queries(statements) == 0
+    set_lock_by_api(client, admin, participant.id, "locked")
+    body = {**body, "client_uuid": new_uuid()}
+    with count_queries() as statements:
         assert client.post("/api/v1/me/pain-scores", json=body, headers=patient).status_code == 423
-        assert lock_queries() == 1
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
+    assert lock_queries(statements) == 1
 
 
 def test_a_lock_committed_after_the_reading_is_seen_by_the_next_transaction(

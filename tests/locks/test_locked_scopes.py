@@ -4,10 +4,8 @@ visit codes under an active `locked` lock (None: the whole participant), in one 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
-from sqlalchemy import Connection, event
 from sqlalchemy.orm import Session
 
 from backend.auth.service import staff_actor
@@ -15,6 +13,7 @@ from backend.core.actor import Actor
 from backend.core.timeutil import utcnow
 from backend.locks.models import LockLevel
 from backend.locks.service import locked_scopes, release_lock, set_lock
+from tests.conftest import CountQueries
 from tests.factories import Factory
 from tests.locks.helpers import DAY0
 
@@ -30,17 +29,10 @@ def _lock(db: Session, actor: Actor, participant_id: int, level: str, visit_code
 
 
 @pytest.fixture
-def statements(connection: Connection) -> Iterator[list[str]]:
-    """The SQL statements (queries, not savepoints) run on the test's connection."""
-    seen: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if not statement.startswith(("SAVEPOINT", "RELEASE SAVEPOINT")):  # the test's transaction wiring
-            seen.append(statement)
-
-    event.listen(connection, "before_cursor_execute", record)
-    yield seen
-    event.remove(connection, "before_cursor_execute", record)
+def statements(count_queries: CountQueries) -> Iterator[list[str]]:
+    """The SQL statements run on the suite's database (queries, not savepoints)."""
+    with count_queries() as seen:
+        yield seen
 
 
 def test_locked_scopes_reports_active_locked_visits_and_whole_participants(

@@ -14,7 +14,7 @@ from PIL import Image
 from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.test import TestResponse, encode_multipart
 
-from bench.ulcer_synth import SynthPhoto, render, to_jpeg_bytes
+from tests.images import UlcerPhoto, jpeg_bytes, ulcer_photo
 
 OWN_ULCERS = "/api/v1/me/ulcers"
 REVIEW_QUEUE = "/api/v1/review/photos"
@@ -40,10 +40,10 @@ def ulcer_body(**overrides: Any) -> dict[str, Any]:
 
 
 @cache
-def synthetic(seed: int, with_marker: bool = True) -> tuple[bytes, SynthPhoto]:
-    """A rendered ulcer photo (JPEG bytes) with its exact ground truth."""
-    photo = render(seed, size=SIZE, with_marker=with_marker)
-    return to_jpeg_bytes(photo), photo
+def synthetic(seed: int, with_marker: bool = True) -> tuple[bytes, UlcerPhoto]:
+    """A drawn ulcer photo (JPEG bytes) with its exact ground truth."""
+    photo = ulcer_photo(seed, SIZE, with_marker)
+    return jpeg_bytes(photo.image), photo
 
 
 def png_bytes(image: Image.Image, **params: Any) -> bytes:
