@@ -1,4 +1,4 @@
-"""The jobs app that cron runs (README, "Periodic jobs"): every cron line's command works in
+"""The jobs app that cron runs (docs/operations.md, "Periodic jobs"): every cron line's command works in
 it, and it imports neither the web side nor numpy (only measuring a photo needs it): each
 would add to the start of a command that cron runs every minute."""
 
@@ -31,7 +31,8 @@ print(json.dumps({"outputs": outputs, "web_modules": web}))
 
 
 def test_every_cron_command_runs_in_the_jobs_app_without_the_web_side(tmp_path: Path) -> None:
-    crontab = [line for line in (ROOT / "README.md").read_text().splitlines() if "cd /srv/limbtrack &&" in line]
+    operations = (ROOT / "docs" / "operations.md").read_text()
+    crontab = [line for line in operations.splitlines() if "cd /srv/limbtrack &&" in line]
     assert len(crontab) >= 5 and all("FLASK_APP=backend.app:create_jobs_app " in line for line in crontab)
     cron = [line.split(".venv/bin/flask ", 1)[1] for line in crontab]
     env = {
