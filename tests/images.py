@@ -40,7 +40,7 @@ class UlcerPhoto:
 def ulcer_photo(seed: int, size: tuple[int, int] = (1200, 900), with_marker: bool = True) -> UlcerPhoto:
     """The photo of `seed`, the same every time it is asked for."""
     rng = np.random.default_rng(seed)
-    ulcer = Ulcer(centre_mm=(52.0 + rng.uniform(-4, 4), 10.0 + rng.uniform(-6, 6)), radius_mm=rng.uniform(8, 13))
+    ulcer = Ulcer(centre_mm=(52.0 + rng.uniform(-4, 4), 10.0 + rng.uniform(-6, 6)), radius_mm=rng.uniform(5.0, 7.5))
     width, height = size
     scale = width / rng.uniform(150, 170)  # the picture spans about 16 cm of skin
     angle = rng.uniform(-25, 25)
