@@ -1,19 +1,29 @@
-"""Test wiring: one migrated database per run (SQLite file, or PostgreSQL from
+"""The fixtures every test package shares.
+
+Wiring: one migrated database per run (SQLite file, or PostgreSQL from
 LIMBTRACK_TEST_DATABASE_URL), and per-test rollback with the savepoint recipe, so every
-test starts from the migrated, empty schema whatever it committed."""
+test starts from the migrated, empty schema whatever it committed; the app and its client;
+`count_queries`.
+
+Scene: `clock` (frozen at `start_time`, T0 unless a package overrides `start_time`), a
+TEH-01 `nurse` and her `staff` headers, the `patient` headers of the package's
+`participant`, and `enrol` for a patient's phone (`tests.diary.helpers.Patient`). A
+package's conftest keeps only what is its own: its participant, its instant, its scene."""
 
 from __future__ import annotations
 
 import os
 import socket
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+import time_machine
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
@@ -23,7 +33,11 @@ from backend import migrations
 from backend.app import create_app
 from backend.config import Config
 from backend.db import Database, make_engine
+from backend.participants.models import Participant
+from backend.staff.models import StaffUser
+from tests.diary.helpers import Patient, enrolled_patient
 from tests.factories import Factory
+from tests.helpers import T0
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 
@@ -129,30 +143,42 @@ def db(session_factory: sessionmaker[Session]) -> Iterator[Session]:
 
 @dataclass
 class QueryCount:
-    """What the sessions of a test ran: each SQL statement (savepoints aside), and how
-    many commits."""
+    """What ran inside a `count_queries()` block: each SQL statement (without the savepoints
+    of the test's own transaction wiring), and how many session commits."""
 
     statements: list[str] = field(default_factory=list)
     commits: int = 0
 
 
-@pytest.fixture
-def count_queries(connection: Connection, session_factory: sessionmaker[Session]) -> Iterator[QueryCount]:
-    """Count the statements and commits of every session of the test (the app's too)."""
+CountQueries = Callable[[], AbstractContextManager[QueryCount]]
+_WIRING = ("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")
+
+
+@contextmanager
+def _counting(bind: Engine | Connection, sessions: sessionmaker[Session]) -> Iterator[QueryCount]:
     counted = QueryCount()
 
     def statement(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
-        if not sql.startswith(("SAVEPOINT", "RELEASE SAVEPOINT")):  # the test's transaction wiring
+        if not sql.lstrip().upper().startswith(_WIRING):
             counted.statements.append(sql)
 
     def commit(_session: Session) -> None:
         counted.commits += 1
 
-    event.listen(connection, "before_cursor_execute", statement)
-    event.listen(session_factory, "after_commit", commit)
-    yield counted
-    event.remove(session_factory, "after_commit", commit)
-    event.remove(connection, "before_cursor_execute", statement)
+    event.listen(bind, "before_cursor_execute", statement)
+    event.listen(sessions, "after_commit", commit)
+    try:
+        yield counted
+    finally:
+        event.remove(sessions, "after_commit", commit)
+        event.remove(bind, "before_cursor_execute", statement)
+
+
+@pytest.fixture
+def count_queries(engine: Engine, session_factory: sessionmaker[Session]) -> CountQueries:
+    """`with count_queries() as counted:` holds the statements and commits that the app and
+    the test's sessions ran on the suite's database inside the block."""
+    return lambda: _counting(engine, session_factory)
 
 
 @pytest.fixture
@@ -188,6 +214,48 @@ def client(app: Flask) -> FlaskClient:
 def make(db: Session, app: Flask, client: FlaskClient) -> Factory:
     """Factories for studies, staff, participants and signed-in headers."""
     return Factory(db, app, client)
+
+
+@pytest.fixture
+def start_time() -> datetime:
+    """Where `clock` freezes time; a package's conftest overrides it."""
+    return T0
+
+
+@pytest.fixture
+def clock(start_time: datetime) -> Iterator[time_machine.Traveller]:
+    """Freeze the app clock at `start_time`; tests move it with `clock.move_to(...)`/`clock.shift(...)`."""
+    with time_machine.travel(start_time, tick=False) as traveller:
+        yield traveller
+
+
+@pytest.fixture
+def nurse(make: Factory, clock: time_machine.Traveller) -> StaffUser:
+    """A nurse of TEH-01."""
+    return make.staff("nurse", sites=("TEH-01",))
+
+
+@pytest.fixture
+def staff(make: Factory, nurse: StaffUser) -> dict[str, str]:
+    """Authorization headers of the TEH-01 nurse."""
+    return make.staff_headers(nurse)
+
+
+@pytest.fixture
+def enrol(make: Factory, clock: time_machine.Traveller) -> Callable[..., Patient]:
+    """A patient's phone: `enrol(enrolled_at=..., timezone=..., day0_date=...)` registers a
+    participant (Tehran, day 0 on 1 March unless told), enrols them and signs the app in."""
+
+    def build(**overrides: Any) -> Patient:
+        return enrolled_patient(make, **overrides)
+
+    return build
+
+
+@pytest.fixture
+def patient(make: Factory, participant: Participant) -> dict[str, str]:
+    """Authorization headers of the participant's app (the package defines `participant`)."""
+    return make.patient_headers(participant)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from flask import Flask
@@ -17,7 +17,7 @@ from backend.auth.service import AuthSettings, staff_actor
 from backend.core.actor import Actor
 from backend.core.timeutil import utcnow
 from backend.participants.models import Participant
-from backend.participants.service import create_participant
+from backend.participants.service import change_status, create_participant
 from backend.staff.models import StaffRole, StaffUser
 from backend.staff.service import create_staff
 from backend.studies.models import Study
@@ -93,6 +93,16 @@ class Factory:
         actor = Actor.system("test", study_id=study.id)
         participant, _ = create_participant(self.db, actor, data, utcnow())
         return participant
+
+    def enrolled(self, at: datetime, **overrides: Any) -> Participant:
+        """A participant (as `participant` builds one) enrolled at `at`; entries recorded
+        before that moment are refused."""
+        return self.enrolled_at(self.participant(**overrides), at)
+
+    def enrolled_at(self, participant: Participant, at: datetime) -> Participant:
+        """Enrol a registered participant at `at`."""
+        actor = Actor.system("test", study_id=participant.study_id)
+        return change_status(self.db, actor, participant.id, "enrol", "eligible", at)
 
     def login(self, user: StaffUser, password: str = PASSWORD) -> dict[str, Any]:
         response = self.client.post("/api/v1/auth/staff/login", json={"email": user.email, "password": password})

@@ -47,7 +47,7 @@ MAJOR_LEVELS = frozenset(
 def is_major(level: AmputationLevel) -> bool:
     """Whether an amputation at `level` is major: above the ankle, transtibial and up.
 
-    The protocol's endpoint (DESIGN.md: "major: above the ankle") follows the usual CLI
+    The protocol's endpoint (docs/design.md: "major: above the ankle") follows the usual CLI
     trial convention (TASC II; the SVS objective performance goals for CLI): a major
     amputation is one above the ankle, everything through the foot is minor. A Syme
     amputation is a disarticulation *at* the ankle joint (tibiotalar; the heel pad is kept

@@ -31,7 +31,7 @@ class QualityFlag(StrEnum):
 
 @dataclass(frozen=True)
 class MarkerSpec:
-    """The protocol's calibration marker (DESIGN.md, "Calibration marker v1")."""
+    """The protocol's calibration marker (docs/design.md, "Calibration marker v1")."""
 
     side_mm: float = 20.0
     color_srgb: tuple[int, int, int] = (20, 70, 200)

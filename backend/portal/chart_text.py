@@ -1,5 +1,6 @@
-"""The words of the participant-page charts: the one place to translate them. Plurals
-come as (one, many) pairs."""
+"""The charts' user-visible texts and how days and values read: the one place to translate.
+
+Plurals come as (one, many) pairs."""
 
 from __future__ import annotations
 
@@ -61,6 +62,6 @@ def day_text(d: date, with_year: bool = False) -> str:
     return template.format(day=d.day, month=MONTHS[d.month - 1], year=d.year)
 
 
-def number_text(value: float) -> str:
+def format_value(value: float) -> str:
     """A value for people: whole numbers without a decimal point, others to one decimal."""
     return str(round(value)) if float(value).is_integer() else f"{value:.1f}"

@@ -18,15 +18,47 @@ Conventions shared by the three charts:
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from statistics import fmean
 
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
-from backend.portal import chart_text as words
+from backend.portal import svg
+from backend.portal.chart_text import (
+    DAILY_SCORE,
+    INJECTION,
+    INJECTION_TIP,
+    INJECTIONS_SUMMARY,
+    LEGEND_PROVISIONAL,
+    LEGEND_REVIEWED,
+    METRES,
+    NO_SCORES,
+    NO_ULCER_AREAS,
+    NO_WALKS,
+    PAIN_TITLE,
+    POINT_TIP,
+    PROVISIONAL,
+    REVIEWED,
+    SCORES_SUMMARY,
+    SERIES_TIP,
+    SQUARE_MM,
+    STATE_SUFFIX,
+    ULCER_SUMMARY,
+    ULCER_TITLE,
+    VISIT_TIP,
+    VISIT_WINDOW,
+    WALK_METHODS,
+    WALK_SUMMARY,
+    WALK_TITLE,
+    WEEK_TIP,
+    WEEKLY_MEAN,
+    count_summary,
+    day_text,
+    format_value,
+    plural,
+)
 
 # --- Geometry (viewBox units; the SVG scales to its container's width). ---
 WIDTH, LEFT, RIGHT, PLOT_HEIGHT, BOTTOM = 640, 46, 14, 170, 30
@@ -66,7 +98,7 @@ def pain_chart(
     visits: Sequence[VisitBand] = (),
     injection_days: Sequence[date] = (),
     *,
-    title: str = words.PAIN_TITLE,
+    title: str = PAIN_TITLE,
     chart_id: str = "pain-chart",
 ) -> Markup:
     """Daily scores as points and the weekly mean as a line, with visits and injections.
@@ -78,17 +110,17 @@ def pain_chart(
     kept = sorted((d, s) for d, s in scores if frame.has(d))
     injections = sorted({d for d in injection_days if frame.has(d)})
     desc = (
-        words.count_summary(words.SCORES_SUMMARY, [d for d, _ in kept], words.number_text(kept[-1][1]) if kept else "")
-        or words.NO_SCORES + "."
+        count_summary(SCORES_SUMMARY, [d for d, _ in kept], format_value(kept[-1][1]) if kept else "")
+        or NO_SCORES + "."
     )
     if injections:
-        desc += " " + words.plural(words.INJECTIONS_SUMMARY, len(injections)).format(n=len(injections))
+        desc += " " + plural(INJECTIONS_SUMMARY, len(injections)).format(n=len(injections))
     legend: list[tuple[str, Tag]] = []
     if kept:
-        legend += [(words.DAILY_SCORE, _swatch(0, SCORE_COLOUR, True))]
-        legend += [(words.WEEKLY_MEAN, lambda x, y: _line(x - 8, y, x + 8, y, MEAN_COLOUR, 2.5))]
+        legend += [(DAILY_SCORE, _swatch(0, SCORE_COLOUR, True))]
+        legend += [(WEEKLY_MEAN, lambda x, y: svg.line(x - 8, y, x + 8, y, MEAN_COLOUR, 2.5))]
     if injections:
-        legend.append((words.INJECTION, lambda x, y: _line(x, y - 6, x, y + 6, INJECTION_COLOUR, 1.5, "4 2")))
+        legend.append((INJECTION, lambda x, y: svg.line(x, y - 6, x, y + 6, INJECTION_COLOUR, 1.5, "4 2")))
 
     def draw(c: _Canvas) -> list[Markup]:
         parts = [_injection(c, d) for d in injections]
@@ -99,25 +131,21 @@ def pain_chart(
             start = first + timedelta(days=7 * week)
             end = min(start + timedelta(days=6), last)
             mean = fmean(values)
-            tip = words.WEEK_TIP.format(week=week + 1, value=words.number_text(mean))
+            tip = WEEK_TIP.format(week=week + 1, value=format_value(mean))
             parts.append(
-                _line(c.left(start), c.y(mean), c.left(end) + c.slot, c.y(mean), MEAN_COLOUR, 2.5, cls="mean", tip=tip)
+                svg.line(
+                    c.left(start), c.y(mean), c.left(end) + c.slot, c.y(mean), MEAN_COLOUR, 2.5, cls="mean", tip=tip
+                )
             )
         for d, s in kept:
             parts.append(
-                _marker(
-                    0,
-                    c.x(d),
-                    c.y(s),
-                    SCORE_COLOUR,
-                    True,
-                    "point",
-                    words.POINT_TIP.format(day=words.day_text(d, True), value=s),
+                svg.marker(
+                    0, c.x(d), c.y(s), SCORE_COLOUR, True, "point", POINT_TIP.format(day=day_text(d, True), value=s)
                 )
             )
         return parts
 
-    return _chart(chart_id, title, desc, frame, visits, legend, draw, None if kept else words.NO_SCORES)
+    return _chart(chart_id, title, desc, frame, visits, legend, draw, None if kept else NO_SCORES)
 
 
 def walk_chart(
@@ -126,7 +154,7 @@ def walk_chart(
     last: date,
     visits: Sequence[VisitBand] = (),
     *,
-    title: str = words.WALK_TITLE,
+    title: str = WALK_TITLE,
     chart_id: str = "walk-chart",
 ) -> Markup:
     """Walk distances, one series (marker, colour, legend entry) per method.
@@ -139,11 +167,11 @@ def walk_chart(
     for d, metres, method in tests:
         if frame.has(d) and math.isfinite(metres):
             by_method.setdefault(method, []).append((d, metres, True))
-    known = list(words.WALK_METHODS)
+    known = list(WALK_METHODS)
     order = sorted(by_method, key=lambda m: (known.index(m) if m in known else len(known), m))
     unknown = [m for m in order if m not in known]
     styles = {m: known.index(m) if m in known else len(known) + unknown.index(m) for m in order}
-    series = [(words.WALK_METHODS.get(m, m), styles[m], sorted(by_method[m])) for m in order]
+    series = [(WALK_METHODS.get(m, m), styles[m], sorted(by_method[m])) for m in order]
     return _series_chart(series, frame, visits, title, chart_id, _WALK)
 
 
@@ -153,7 +181,7 @@ def ulcer_chart(
     last: date,
     visits: Sequence[VisitBand] = (),
     *,
-    title: str = words.ULCER_TITLE,
+    title: str = ULCER_TITLE,
     chart_id: str = "ulcer-chart",
 ) -> Markup:
     """Ulcer areas, one series per ulcer: reviewed points solid, provisional ones hollow.
@@ -196,8 +224,8 @@ class _Kind:
     with_state: bool  # reviewed/provisional matters
 
 
-_WALK = _Kind(words.METRES, words.NO_WALKS, words.WALK_SUMMARY, 100, with_state=False)
-_ULCER = _Kind(words.SQUARE_MM, words.NO_ULCER_AREAS, words.ULCER_SUMMARY, 10, with_state=True)
+_WALK = _Kind(METRES, NO_WALKS, WALK_SUMMARY, 100, with_state=False)
+_ULCER = _Kind(SQUARE_MM, NO_ULCER_AREAS, ULCER_SUMMARY, 10, with_state=True)
 
 
 @dataclass
@@ -241,34 +269,32 @@ def _series_chart(
     summaries = []
 
     def shown(v: float, reviewed: bool) -> str:
-        value = kind.unit.format(value=words.number_text(v))
+        value = kind.unit.format(value=format_value(v))
         return (
-            words.STATE_SUFFIX.format(value=value, state=words.REVIEWED if reviewed else words.PROVISIONAL)
-            if kind.with_state
-            else value
+            STATE_SUFFIX.format(value=value, state=REVIEWED if reviewed else PROVISIONAL) if kind.with_state else value
         )
 
     for label, _, pts in present:
-        summaries.append(words.count_summary(kind.summary, [p[0] for p in pts], shown(*pts[-1][1:]), label=label))
+        summaries.append(count_summary(kind.summary, [p[0] for p in pts], shown(*pts[-1][1:]), label=label))
     legend: list[tuple[str, Tag]] = []
     for label, style, _ in present:
         legend.append((label, _swatch(style, PALETTE[style % len(PALETTE)], True)))
     if kind.with_state and present:
-        legend.append((words.LEGEND_REVIEWED, _swatch(0, AXIS, True)))
-        legend.append((words.LEGEND_PROVISIONAL, _swatch(0, AXIS, False)))
+        legend.append((LEGEND_REVIEWED, _swatch(0, AXIS, True)))
+        legend.append((LEGEND_PROVISIONAL, _swatch(0, AXIS, False)))
 
     def draw(c: _Canvas) -> list[Markup]:
         parts: list[Markup] = []
         for label, style, pts in present:
             colour = PALETTE[style % len(PALETTE)]
             if len(pts) > 1:
-                coords = " ".join(f"{_n(c.x(d))},{_n(c.y(v))}" for d, v, _ in pts)
+                coords = " ".join(f"{svg.num(c.x(d))},{svg.num(c.y(v))}" for d, v, _ in pts)
                 parts.append(
-                    _tag("polyline", {"points": coords, "fill": "none", "stroke": colour, "stroke-width": 1.5})
+                    svg.tag("polyline", {"points": coords, "fill": "none", "stroke": colour, "stroke-width": 1.5})
                 )
             for d, v, reviewed in pts:
-                tip = words.SERIES_TIP.format(label=label, day=words.day_text(d, True), value=shown(v, reviewed))
-                parts.append(_marker(style, c.x(d), c.y(v), colour, reviewed, "point", tip))
+                tip = SERIES_TIP.format(label=label, day=day_text(d, True), value=shown(v, reviewed))
+                parts.append(svg.marker(style, c.x(d), c.y(v), colour, reviewed, "point", tip))
         return parts
 
     desc = " ".join(summaries) or kind.empty + "."
@@ -286,43 +312,41 @@ def _chart(
     empty: str | None,
 ) -> Markup:
     """Lay out title, legend, visit strip, axes and plot; `draw` adds the data layer."""
-    ident = _ident(chart_id)
+    ident = svg.ident(chart_id)
     bands = [(v, max(v.start, frame.first), min(v.end, frame.last)) for v in visits]
     bands = [b for b in bands if b[1] <= b[2]]
     if bands:
-        legend = [*legend, (words.VISIT_WINDOW, lambda x, y: _rect(x - 8, y - 6, 16, 12, BAND))]
+        legend = [*legend, (VISIT_WINDOW, lambda x, y: svg.rect(x - 8, y - 6, 16, 12, BAND))]
     legend_parts, rows = _legend(legend)
     canvas = _Canvas(frame, LEGEND_TOP + rows * LEGEND_ROW + BAND_STRIP)
     height = canvas.bottom + BOTTOM
     parts = [
-        _tag("title", {"id": f"{ident}-title"}, title),
-        _tag("desc", {"id": f"{ident}-desc"}, desc),
-        _tag("text", {"x": LEFT, "y": 20, "font-size": 15, "font-weight": "bold", "fill": TEXT}, title),
+        svg.tag("title", {"id": f"{ident}-title"}, title),
+        svg.tag("desc", {"id": f"{ident}-desc"}, desc),
+        svg.tag("text", {"x": LEFT, "y": 20, "font-size": 15, "font-weight": "bold", "fill": TEXT}, title),
         *legend_parts,
     ]
     for band, start, end in bands:
         x0, x1 = canvas.left(start), canvas.left(end) + canvas.slot
-        tip = words.VISIT_TIP[band.injection].format(
-            label=band.label, start=words.day_text(band.start, True), end=words.day_text(band.end, True)
+        tip = VISIT_TIP[band.injection].format(
+            label=band.label, start=day_text(band.start, True), end=day_text(band.end, True)
         )
         parts.append(
             Markup('<g class="visit">{}{}</g>').format(
-                _rect(x0, canvas.top, x1 - x0, PLOT_HEIGHT, BAND, tip),
+                svg.rect(x0, canvas.top, x1 - x0, PLOT_HEIGHT, BAND, tip),
                 _band_label(x0, x1, canvas.top - 4, band.label),
             )
         )
     for value in frame.y_ticks:
         y = canvas.y(value)
-        parts.append(_line(LEFT, y, WIDTH - RIGHT, y, GRID, 1))
-        parts.append(_text(LEFT - 6, y + 4, words.number_text(value), 11, anchor="end", cls="y-tick"))
-    parts.append(_line(LEFT, canvas.bottom, WIDTH - RIGHT, canvas.bottom, AXIS, 1, cls="axis"))
+        parts.append(svg.line(LEFT, y, WIDTH - RIGHT, y, GRID, 1))
+        parts.append(_text(LEFT - 6, y + 4, format_value(value), 11, anchor="end", cls="y-tick"))
+    parts.append(svg.line(LEFT, canvas.bottom, WIDTH - RIGHT, canvas.bottom, AXIS, 1, cls="axis"))
     shown_year = None if frame.first.year != frame.last.year else frame.first.year
     for d in _x_ticks(frame.first, frame.last):
         x = canvas.x(d)
-        parts.append(_line(x, canvas.bottom, x, canvas.bottom + 4, AXIS, 1))
-        parts.append(
-            _text(x, canvas.bottom + 17, words.day_text(d, d.year != shown_year), 11, anchor="middle", cls="x-tick")
-        )
+        parts.append(svg.line(x, canvas.bottom, x, canvas.bottom + 4, AXIS, 1))
+        parts.append(_text(x, canvas.bottom + 17, day_text(d, d.year != shown_year), 11, anchor="middle", cls="x-tick"))
         shown_year = d.year  # a year appears on a tick only where it changes
     if empty is not None:
         mid = (LEFT + WIDTH - RIGHT) / 2
@@ -331,13 +355,13 @@ def _chart(
     attrs = {
         "xmlns": "http://www.w3.org/2000/svg",
         "class": "chart",
-        "viewBox": f"0 0 {WIDTH} {_n(height)}",
+        "viewBox": f"0 0 {WIDTH} {svg.num(height)}",
         "width": "100%",
         "role": "img",
         "aria-labelledby": f"{ident}-title {ident}-desc",
         "font-family": FONT,
     }
-    return _tag("svg", attrs, *parts)
+    return svg.tag("svg", attrs, *parts)
 
 
 def _legend(items: list[tuple[str, Tag]]) -> tuple[list[Markup], int]:
@@ -363,65 +387,14 @@ def _band_label(x0: float, x1: float, y: float, label: str) -> Markup:
 
 def _injection(c: _Canvas, d: date) -> Markup:
     x = c.x(d)
-    tip = words.INJECTION_TIP.format(day=words.day_text(d, True))
-    marker = _tag("path", {"d": f"M{_n(x - 5)},{_n(c.top)} h10 l-5,7 z", "fill": INJECTION_COLOUR})
-    line = _line(x, c.top, x, c.bottom, INJECTION_COLOUR, 1.5, "4 2")
+    tip = INJECTION_TIP.format(day=day_text(d, True))
+    marker = svg.tag("path", {"d": f"M{svg.num(x - 5)},{svg.num(c.top)} h10 l-5,7 z", "fill": INJECTION_COLOUR})
+    line = svg.line(x, c.top, x, c.bottom, INJECTION_COLOUR, 1.5, "4 2")
     return Markup('<g class="injection"><title>{}</title>{}{}</g>').format(tip, line, marker)
 
 
 def _swatch(shape: int, colour: str, solid: bool) -> Tag:
-    return lambda x, y: _marker(shape, x, y, colour, solid, "swatch")
-
-
-def _marker(shape: int, x: float, y: float, colour: str, solid: bool, cls: str, tip: str = "") -> Markup:
-    """Circle, square, triangle or diamond: shape tells series apart, fill tells reviewed from not."""
-    attrs: dict[str, object] = {
-        "class": f"{cls} {'solid' if solid else 'hollow'}",
-        "fill": colour if solid else "#ffffff",
-        "stroke": colour,
-        "stroke-width": 1.5,
-    }
-    kind = shape % 4
-    if kind == 0:
-        name, geometry = "circle", {"cx": _n(x), "cy": _n(y), "r": 4}
-    elif kind == 1:
-        name, geometry = "rect", {"x": _n(x - 3.5), "y": _n(y - 3.5), "width": 7, "height": 7}
-    else:
-        path = f"M{_n(x)},{_n(y - 5)} l4.5,8 h-9 z" if kind == 2 else f"M{_n(x)},{_n(y - 5)} l5,5 l-5,5 l-5,-5 z"
-        name, geometry = "path", {"d": path}
-    return _tag(name, {**geometry, **attrs}, *([_tag("title", {}, tip)] if tip else []))
-
-
-def _line(
-    x1: float, y1: float, x2: float, y2: float, colour: str, width: float, dash: str = "", cls: str = "", tip: str = ""
-) -> Markup:
-    attrs: dict[str, object] = {"x1": _n(x1), "y1": _n(y1), "x2": _n(x2), "y2": _n(y2), "stroke": colour}
-    attrs |= {"stroke-width": width, **({"stroke-dasharray": dash} if dash else {}), **({"class": cls} if cls else {})}
-    return _tag("line", attrs, *([_tag("title", {}, tip)] if tip else []))
-
-
-def _rect(x: float, y: float, w: float, h: float, fill: str, tip: str = "") -> Markup:
-    attrs = {"x": _n(x), "y": _n(y), "width": _n(w), "height": _n(h), "fill": fill}
-    return _tag("rect", attrs, *([_tag("title", {}, tip)] if tip else []))
-
-
-def _text(x: float, y: float, text: str, size: int, *, anchor: str = "start", cls: str = "") -> Markup:
-    attrs = {"x": _n(x), "y": _n(y), "font-size": size, "fill": TEXT, "text-anchor": anchor}
-    return _tag("text", {**attrs, **({"class": cls} if cls else {})}, text)
-
-
-def _tag(name: str, attrs: Mapping[str, object], *children: str) -> Markup:
-    """One element; attribute values and plain-string children are escaped, Markup passes."""
-    rendered = Markup("").join(Markup(' {}="{}"').format(k, str(v)) for k, v in attrs.items())
-    if not children:
-        return Markup("<{}{}/>").format(name, rendered)
-    return Markup("<{0}{1}>{2}</{0}>").format(name, rendered, Markup("").join(escape(c) for c in children))
-
-
-def _ident(chart_id: str) -> str:
-    """An XML id from the caller's chart id (ids may not contain spaces or start with a digit)."""
-    cleaned = re.sub(r"[^A-Za-z0-9_-]", "-", chart_id)
-    return cleaned if cleaned[:1].isalpha() else f"chart-{cleaned}"
+    return lambda x, y: svg.marker(shape, x, y, colour, solid, "swatch")
 
 
 def _nice_ticks(top: float) -> list[float]:
@@ -439,6 +412,5 @@ def _x_ticks(first: date, last: date) -> list[date]:
     return [first + timedelta(days=i) for i in range(0, days, step)]
 
 
-def _n(value: float) -> str:
-    """A coordinate, short enough to keep the markup small."""
-    return f"{value:.2f}".rstrip("0").rstrip(".")
+def _text(x: float, y: float, text: str, size: int, *, anchor: str = "start", cls: str = "") -> Markup:
+    return svg.text(x, y, text, size, fill=TEXT, anchor=anchor, cls=cls)

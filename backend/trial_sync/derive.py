@@ -1,7 +1,7 @@
 """Endpoint derivations: one participant's records in, endpoint rows out.
 
 Pure functions of plain data (no database, no clock), so a derivation can be read next to
-DESIGN.md's rules and tested by hand. Days are study days (local date − day 0); `today`
+docs/design.md's rules and tested by hand. Days are study days (local date − day 0); `today`
 is the study day of the run in the participant's zone. Each protocol endpoint names its
 rule and version; a rule changes meaning only under a new version.
 """
@@ -399,7 +399,7 @@ RULES: dict[str, Rule] = {
 }
 
 
-# What each rule computes, for the exported data dictionary (DESIGN.md has the contract).
+# What each rule computes, for the exported data dictionary (docs/design.md has the contract).
 RULE_TEXT: dict[str, str] = {
     "window_mean_daily": "Mean of the daily scores in the visit window (one per diary day: the latest "
     "recorded that day); n = days; missing when n < min_n.",

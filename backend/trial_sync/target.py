@@ -1,7 +1,7 @@
 """The sync's own tables in the trial database, and the schema steps that create them.
 
 The trial database belongs to the trial's data managers: the sync creates and migrates
-only the tables and views named here (DESIGN.md, "Trial endpoint tables") and touches
+only the tables and views named here (docs/design.md, "Trial endpoint tables") and touches
 nothing else there. Its schema version lives in `limbtrack_sync_schema`, so a newer
 LimbTrack can add steps without Alembic reaching into somebody else's database.
 """

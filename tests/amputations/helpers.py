@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
 from backend.amputations.models import AmputationEvent
 from backend.audit.models import AuditEvent
+from tests import helpers
+from tests.helpers import T0 as T0
 
-# A Monday, 12:30 in Tehran (UTC+03:30 all year): local date 2026-03-02. The factory's
-# participants consented on 2026-01-10.
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 CONSENT = "2026-01-10"
 
 
@@ -47,18 +44,10 @@ def correction(**changes: Any) -> dict[str, Any]:
 
 def row_counts(db: Session) -> dict[str, int]:
     """How many amputation events and audit events exist (to prove a refusal wrote nothing)."""
-    return {
-        model.__name__: db.scalar(select(func.count()).select_from(model)) or 0
-        for model in (AmputationEvent, AuditEvent)
-    }
+    return helpers.row_counts(db, AmputationEvent, AuditEvent)
 
 
 def refused(response: TestResponse, status: int, code: str) -> dict[str, Any]:
     """The error envelope of a refusal, checked; returns its per-field body errors."""
-    assert response.status_code == status, (response.status_code, response.get_data(as_text=True))
-    body = response.json
-    assert body is not None
-    assert body["code"] == code and body["status"] == status and body["message"]
-    assert body["request_id"] == response.headers["X-Request-ID"]
-    errors: dict[str, Any] = body.get("errors", {}).get("json", {})
+    errors: dict[str, Any] = helpers.refused(response, status, code).get("errors", {}).get("json", {})
     return errors

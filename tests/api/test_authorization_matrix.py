@@ -61,8 +61,8 @@ from backend.ulcers.schemas import UlcerCreateSchema
 from backend.ulcers.service import create_ulcer, record_photo
 from backend.walks.schemas import WalkTestCreateSchema
 from backend.walks.service import record_walk_test
-from bench.ulcer_synth import render, to_jpeg_bytes
 from tests.factories import PASSWORD, Factory, bearer
+from tests.images import jpeg_bytes, ulcer_photo
 
 PARTICIPANT_ID = "<id:participant_id>"  # the app's positive 32-bit id converter
 SCORE_ID = "<id:score_id>"
@@ -299,7 +299,7 @@ def _device_body(scene: Scene) -> dict[str, Any]:
 
 @cache
 def _photo() -> bytes:
-    return to_jpeg_bytes(render(11, size=(640, 480), with_marker=True))
+    return jpeg_bytes(ulcer_photo(11, (640, 480)).image)
 
 
 def _ulcer_body(scene: Scene) -> dict[str, Any]:

@@ -1,28 +1,12 @@
-"""Fixtures of the authentication tests: a frozen clock, a nurse, a participant."""
+"""Fixtures of the authentication tests: a participant (not enrolled); the clock at T0
+and the nurse are the suite's."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-import time_machine
 
 from backend.participants.models import Participant
-from backend.staff.models import StaffUser
-from tests.auth.helpers import T0
 from tests.factories import Factory
-
-
-@pytest.fixture
-def clock() -> Iterator[time_machine.Traveller]:
-    """Freeze the app clock at T0; tests move it with `clock.shift(...)`/`clock.move_to(...)`."""
-    with time_machine.travel(T0, tick=False) as traveller:
-        yield traveller
-
-
-@pytest.fixture
-def nurse(make: Factory) -> StaffUser:
-    return make.staff("nurse", sites=("TEH-01",))
 
 
 @pytest.fixture

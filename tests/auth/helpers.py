@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
+
+from tests.helpers import T0 as T0
 
 LOGIN = "/api/v1/auth/staff/login"
 REFRESH = "/api/v1/auth/refresh"
@@ -15,8 +17,6 @@ ACTIVATE = "/api/v1/auth/patient/activate"
 ME = "/api/v1/me"  # the patient app's own profile: a route any patient token may call
 PARTICIPANTS = "/api/v1/participants"  # a route any staff token may call
 
-# A Monday morning after the factories' consent date (2026-01-10).
-T0 = datetime(2026, 3, 2, 9, 0, 0, tzinfo=UTC)
 
 ENVELOPE_KEYS = {"code", "status", "message", "request_id"}
 

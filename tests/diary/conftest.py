@@ -1,41 +1,22 @@
-"""Fixtures of the diary tests: a clock frozen at NOW, enrolled patients, a nurse."""
+"""Fixtures of the diary tests: the clock at NOW and a patient's phone; `enrol` and the
+nurse are the suite's."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable
+from datetime import datetime
 
 import pytest
-import time_machine
 
-from backend.staff.models import StaffUser
-from tests.diary.helpers import NOW, Patient, enrolled_patient
-from tests.factories import Factory
+from tests.diary.helpers import NOW, Patient
 
 
 @pytest.fixture
-def clock() -> Iterator[time_machine.Traveller]:
-    """Freeze the app clock at NOW; tests move it with `clock.move_to(...)`."""
-    with time_machine.travel(NOW, tick=False) as traveller:
-        yield traveller
-
-
-@pytest.fixture
-def enrol(make: Factory, clock: time_machine.Traveller) -> Callable[..., Patient]:
-    """Build an enrolled patient: `enrol(enrolled_at=..., timezone=..., day0_date=...)`."""
-
-    def build(**overrides: Any) -> Patient:
-        return enrolled_patient(make, **overrides)
-
-    return build
+def start_time() -> datetime:
+    return NOW
 
 
 @pytest.fixture
 def patient(enrol: Callable[..., Patient]) -> Patient:
     """A Tehran participant enrolled on 20 February, day 0 on 1 March."""
     return enrol()
-
-
-@pytest.fixture
-def nurse(make: Factory, clock: time_machine.Traveller) -> StaffUser:
-    return make.staff("nurse", sites=("TEH-01",))

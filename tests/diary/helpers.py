@@ -10,13 +10,11 @@ from zoneinfo import ZoneInfo
 
 from werkzeug.test import TestResponse
 
-from backend.core.actor import Actor
 from backend.core.timeutil import utcnow
 from backend.participants.models import Participant
-from backend.participants.service import change_status
 from tests.factories import Factory
+from tests.helpers import TEHRAN as TEHRAN
 
-TEHRAN = ZoneInfo("Asia/Tehran")  # +03:30 all year (no DST since 2022)
 BERLIN = ZoneInfo("Europe/Berlin")  # +01:00 in winter, +02:00 from 29 March to 25 October 2026
 
 # Thursday 5 March 2026, 20:30 in Tehran: study day 4 of a day 0 on 1 March.
@@ -110,11 +108,4 @@ def enrolled_patient(make: Factory, enrolled_at: datetime = ENROLLED, **override
     """Register a participant (Tehran, day 0 on 1 March unless told) and enrol them at
     `enrolled_at`; entries recorded before that moment are refused."""
     overrides.setdefault("day0_date", DAY0)
-    participant = make.participant(**overrides)
-    enrol(make, participant, enrolled_at)
-    return Patient(make, participant)
-
-
-def enrol(make: Factory, participant: Participant, at: datetime) -> None:
-    actor = Actor.system("test", study_id=participant.study_id)
-    change_status(make.db, actor, participant.id, "enrol", "eligible", at)
+    return Patient(make, make.enrolled(enrolled_at, **overrides))

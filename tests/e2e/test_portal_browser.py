@@ -79,20 +79,19 @@ def test_a_nurse_clears_the_review_queue_and_issues_an_activation_code(
     wait_for_review_script(page)
     assert_overlay_on_image(page)
     shot(page, "03-photo-review")
-    held: list[Route] = []  # the decision's POST, held back while A is pressed again
-    page.route(re.compile(r"/portal/photos/\d+/review$"), lambda route: held.append(route))
-    page.keyboard.press("a")
-    for _ in range(100):  # until the request is on its way (the route handler runs while we wait)
-        if held:
-            break
-        page.wait_for_timeout(50)
+    review_post = re.compile(r"/portal/photos/\d+/review$")
+    held: list[Route] = []  # the decision's POSTs, held back while A is pressed again
+    page.route(review_post, lambda route: held.append(route))
+    with page.expect_request(review_post):
+        page.keyboard.press("a")
+    page.context.cookies()  # one round trip more: the held request's route, sent just after it, has arrived
     assert len(held) == 1
     page.keyboard.press("a")
-    page.wait_for_timeout(300)  # time for a second request to show up, if there were one
-    assert len(held) == 1
     held[0].continue_()
-    page.unroute(re.compile(r"/portal/photos/\d+/review$"))
     expect(page).to_have_url(re.compile(f"/portal/photos/{second}$"))
+    # A second POST would have left the page before the first was released, and been held.
+    assert len(held) == 1
+    page.unroute(review_post)
 
     # 2. Correct the second one. A click inside the outline adds nothing, one on its edge
     # adds a point (undone); then drag a point: the area changes on screen.

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 from flask.testing import FlaskClient
+
+from tests.helpers import T0
 
 FLAGS = "/api/v1/flags"
 SYMPTOMS = "/api/v1/me/symptoms"
 WALKS = "/api/v1/me/walk-tests"
 PAIN = "/api/v1/me/pain-scores"
-
-# A Monday, 12:30 in Tehran (UTC+03:30 all year): local date 2026-03-02.
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
 def acknowledge_url(flag_id: int) -> str:

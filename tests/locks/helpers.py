@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, date, datetime
 from typing import Any
 
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from werkzeug.test import TestResponse
 
 from backend.audit.models import AuditEvent
+from tests.helpers import T0 as T0
+from tests.helpers import new_uuid as new_uuid
+from tests.helpers import refused as refused
 
-# A Monday, 12:30 in Tehran (UTC+03:30 all year): local date 2026-03-02.
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 TODAY = date(2026, 3, 2)
 # Day 0 (the first injection) on 2026-01-31: TODAY is study day 30, inside M1's window
 # (days 23..37: 2026-02-23..2026-03-09). BASELINE (days -14..0) is 2026-01-17..2026-01-31.
@@ -64,19 +63,6 @@ def audit_count(db: Session, participant_id: int) -> int:
     return db.scalar(query) or 0
 
 
-def refused(response: TestResponse, status: int, code: str) -> dict[str, Any]:
-    """The error envelope of a refusal, checked; returns the whole body."""
-    assert response.status_code == status, (response.status_code, response.get_data(as_text=True))
-    body: dict[str, Any] = response.json  # type: ignore[assignment]
-    assert body["code"] == code and body["status"] == status and body["message"]
-    assert body["request_id"] == response.headers["X-Request-ID"]
-    return body
-
-
 def local_noon(day: date) -> str:
     """Noon of a Tehran local date, as the app sends times (with the offset)."""
     return f"{day.isoformat()}T12:00:00+03:30"
-
-
-def new_uuid() -> str:
-    return str(uuid.uuid4())

@@ -27,8 +27,8 @@ from backend.diary.models import PainScore
 from backend.participants.models import Participant
 from backend.studies.protocol import DEMO_PROTOCOL_PATH, document_sha256, read_protocol_file
 from backend.studies.service import load_protocol
-from bench.ulcer_synth import render, to_jpeg_bytes
 from tests.factories import Factory
+from tests.images import jpeg_bytes, ulcer_photo
 from tests.locks.helpers import (
     BASELINE_DAY,
     TODAY,
@@ -85,7 +85,7 @@ def ctx(
 
 @cache
 def _photo() -> bytes:
-    return to_jpeg_bytes(render(11, size=(640, 480), with_marker=True))
+    return jpeg_bytes(ulcer_photo(11, (640, 480)).image)
 
 
 def upload(ctx: Ctx, ulcer_id: int, headers: dict[str, str], recorded_at: str = NOW_TEHRAN) -> TestResponse:

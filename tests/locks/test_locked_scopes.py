@@ -11,7 +11,7 @@ from backend.core.actor import Actor
 from backend.core.timeutil import utcnow
 from backend.locks.models import LockLevel
 from backend.locks.service import locked_scopes, release_lock, set_lock
-from tests.conftest import QueryCount
+from tests.conftest import CountQueries
 from tests.factories import Factory
 from tests.locks.helpers import DAY0
 
@@ -27,7 +27,7 @@ def _lock(db: Session, actor: Actor, participant_id: int, level: str, visit_code
 
 
 def test_locked_scopes_reports_active_locked_visits_and_whole_participants(
-    make: Factory, db: Session, admin_actor: Actor, count_queries: QueryCount
+    make: Factory, db: Session, admin_actor: Actor, count_queries: CountQueries
 ) -> None:
     day0 = DAY0.isoformat()
     whole, visits, frozen, released, upgraded, downgraded, quiet, not_asked = (
@@ -49,17 +49,18 @@ def test_locked_scopes_reports_active_locked_visits_and_whole_participants(
     _lock(db, admin_actor, not_asked.id, "locked")
     asked = [p.id for p in (whole, visits, frozen, released, upgraded, downgraded, quiet)]
 
-    count_queries.statements.clear()
-    scopes = locked_scopes(db, [*asked, whole.id, 2_000_000])  # a repeat and an unknown id are harmless
+    with count_queries() as counted:
+        scopes = locked_scopes(db, [*asked, whole.id, 2_000_000])  # a repeat and an unknown id are harmless
 
     assert scopes == {
         whole.id: frozenset({None, "M1"}),
         visits.id: frozenset({"BASELINE", "M3"}),
         upgraded.id: frozenset({"M5"}),
     }
-    assert len(count_queries.statements) == 1, count_queries.statements
+    assert len(counted.statements) == 1, counted.statements
 
 
-def test_locked_scopes_of_nobody_asks_nothing(db: Session, count_queries: QueryCount) -> None:
-    assert locked_scopes(db, []) == {}
-    assert count_queries.statements == []
+def test_locked_scopes_of_nobody_asks_nothing(db: Session, count_queries: CountQueries) -> None:
+    with count_queries() as counted:
+        assert locked_scopes(db, []) == {}
+    assert counted.statements == []

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from backend.audit.models import AuditEvent
@@ -14,15 +13,14 @@ from backend.diary.models import PainScore
 from backend.flags.models import Flag
 from backend.symptoms.models import SymptomReport
 from backend.walks.models import WalkTest
+from tests import helpers
+from tests.helpers import T0
 
 SYNC = "/api/v1/me/sync"
 PAIN = "/api/v1/me/pain-scores"
 WALKS = "/api/v1/me/walk-tests"
 SYMPTOMS = "/api/v1/me/symptoms"
 FLAGS = "/api/v1/flags"
-
-# A Monday, 12:30 in Tehran (UTC+03:30 all year): local date 2026-03-02, study day 0.
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
 def pain(recorded_at: datetime = T0, **fields: Any) -> dict[str, Any]:
@@ -44,5 +42,4 @@ def _body(recorded_at: datetime, fields: dict[str, Any]) -> dict[str, Any]:
 
 def row_counts(db: Session) -> dict[str, int]:
     """How many entries, flags and audit events exist (to prove what a batch wrote)."""
-    models = (PainScore, WalkTest, SymptomReport, Flag, AuditEvent)
-    return {model.__name__: db.scalar(select(func.count()).select_from(model)) or 0 for model in models}
+    return helpers.row_counts(db, PainScore, WalkTest, SymptomReport, Flag, AuditEvent)

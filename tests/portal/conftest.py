@@ -1,11 +1,10 @@
 """The portal's scene: a participant at TEH-01 with diaries, a walk, an ulcer with three
 photos waiting for review, an urgent symptom report and missed diary days; a second
-participant at TEH-02; staff of each kind. The clock is frozen at NOW."""
+participant at TEH-02; staff of each kind. The suite's clock starts at ENROLLED and ends at NOW."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -35,9 +34,8 @@ class Scene:
 
 
 @pytest.fixture
-def clock() -> Iterator[time_machine.Traveller]:
-    with time_machine.travel(ENROLLED, tick=False) as traveller:
-        yield traveller
+def start_time() -> datetime:
+    return ENROLLED
 
 
 @pytest.fixture

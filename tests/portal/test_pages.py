@@ -18,7 +18,7 @@ from backend.flags.models import Flag, FlagKind
 from backend.flags.service import raise_flag
 from backend.participants.models import ParticipantStatus
 from backend.ulcers.models import PhotoReview, ReviewStatus, UlcerPhoto
-from tests.conftest import QueryCount
+from tests.conftest import CountQueries
 from tests.factories import PASSWORD, Factory
 from tests.portal.conftest import NOW, Scene
 from tests.portal.helpers import Browser, signed_in
@@ -126,15 +126,15 @@ def test_the_participant_page_draws_its_charts_and_lists_its_records(app: Flask,
     assert "participant.create" in html
 
 
-def test_a_portal_page_commits_once_whatever_it_reads(app: Flask, scene: Scene, count_queries: QueryCount) -> None:
+def test_a_portal_page_commits_once_whatever_it_reads(app: Flask, scene: Scene, count_queries: CountQueries) -> None:
     """The participant page reads a dozen kinds of records, each read logged: the logs
     are committed together at the end of the request, with the portal session's renewal."""
     browser = signed_in(app, scene.nurse)
-    count_queries.commits = 0
-    page = browser.get(f"/portal/participants/{scene.patient.id}")
+    with count_queries() as counted:
+        page = browser.get(f"/portal/participants/{scene.patient.id}")
 
     assert page.status_code == 200
-    assert count_queries.commits == 1
+    assert counted.commits == 1
 
 
 def test_a_nurse_clears_the_queue_accept_correct_reject(app: Flask, scene: Scene, db: Session) -> None:

@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 
 from backend.core.actor import Actor
 from backend.participants.models import Participant
-from backend.participants.service import change_status
 from backend.reminders.models import PushDevice
 from backend.reminders.senders import FcmSender
 from backend.reminders.service import register_device
@@ -23,14 +22,13 @@ from tests.reminders.helpers import T0
 
 
 @pytest.fixture
-def clock() -> Iterator[time_machine.Traveller]:
-    """The app clock frozen at T0; services get `now` explicitly, routes read this."""
-    with time_machine.travel(T0, tick=False) as traveller:
-        yield traveller
+def start_time() -> datetime:
+    """The suite's clock starts at T0 here; services get `now` explicitly, routes read it."""
+    return T0
 
 
 @pytest.fixture
-def enrolled(make: Factory, db: Session, clock: time_machine.Traveller) -> Callable[..., Participant]:
+def enrolled(make: Factory, clock: time_machine.Traveller) -> Callable[..., Participant]:
     """An active participant enrolled at `at` (default T0) in `timezone`, speaking `language`."""
 
     def enrol(
@@ -40,14 +38,9 @@ def enrolled(make: Factory, db: Session, clock: time_machine.Traveller) -> Calla
         at: datetime = T0,
         site: str = "TEH-01",
     ) -> Participant:
-        participant = make.participant(
-            timezone=timezone,
-            language=language,
-            site_code=site,
-            day0_date=day0.isoformat() if day0 else None,
+        return make.enrolled(
+            at, timezone=timezone, language=language, site_code=site, day0_date=day0.isoformat() if day0 else None
         )
-        actor = Actor.system("test", study_id=participant.study_id)
-        return change_status(db, actor, participant.id, "enrol", "eligible", at)
 
     return enrol
 

@@ -1,32 +1,19 @@
-"""Fixtures of the home-screen tests: a clock frozen at NOW and enrolled patients."""
+"""Fixtures of the home-screen tests: the clock at NOW (20:30 on 5 March in Tehran, study
+day 4) and a patient's phone; `enrol` is the suite's."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable
+from datetime import datetime
 
 import pytest
-import time_machine
 
-from tests.diary.helpers import NOW, Patient, enrolled_patient
-from tests.factories import Factory
+from tests.diary.helpers import NOW, Patient
 
 
 @pytest.fixture
-def clock() -> Iterator[time_machine.Traveller]:
-    """Freeze the app clock at NOW (20:30 on 5 March in Tehran, study day 4)."""
-    with time_machine.travel(NOW, tick=False) as traveller:
-        yield traveller
-
-
-@pytest.fixture
-def enrol(make: Factory, clock: time_machine.Traveller) -> Callable[..., Patient]:
-    """Build an enrolled patient: `enrol(enrolled_at=..., day0_date=...)`."""
-
-    def build(**overrides: Any) -> Patient:
-        return enrolled_patient(make, **overrides)
-
-    return build
+def start_time() -> datetime:
+    return NOW
 
 
 @pytest.fixture

@@ -188,7 +188,7 @@ class Scenario:
         None (left in the queue)."""
 
         def post() -> None:
-            data, truth = synthetic(3)
+            data, truth = synthetic(10)  # its marker square measures 400.0 mm², its half 200.0
             patient = self.patients[who]
             uploaded = upload(
                 self.client,

@@ -1,5 +1,5 @@
 """The derivation rules on small, hand-worked inputs (no database): each expected value is
-worked out in the comment beside it, from DESIGN.md's rules."""
+worked out in the comment beside it, from docs/design.md's rules."""
 
 from __future__ import annotations
 

@@ -14,14 +14,13 @@ from PIL import Image
 from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.test import TestResponse, encode_multipart
 
-from bench.ulcer_synth import SynthPhoto, render, to_jpeg_bytes
+from tests.helpers import T0 as T0
+from tests.helpers import T0_TEHRAN as T0_TEHRAN
+from tests.images import UlcerPhoto, jpeg_bytes, ulcer_photo
 
 OWN_ULCERS = "/api/v1/me/ulcers"
 REVIEW_QUEUE = "/api/v1/review/photos"
 
-# A Monday, 12:30 in Tehran (UTC+03:30 all year): local date 2026-03-02.
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-T0_TEHRAN = "2026-03-02T12:30:00+03:30"
 # Day 0 a week later, so T0's local date is study day -7.
 DAY0 = date(2026, 3, 9)
 SIZE = (1200, 900)
@@ -40,10 +39,10 @@ def ulcer_body(**overrides: Any) -> dict[str, Any]:
 
 
 @cache
-def synthetic(seed: int, with_marker: bool = True) -> tuple[bytes, SynthPhoto]:
-    """A rendered ulcer photo (JPEG bytes) with its exact ground truth."""
-    photo = render(seed, size=SIZE, with_marker=with_marker)
-    return to_jpeg_bytes(photo), photo
+def synthetic(seed: int, with_marker: bool = True) -> tuple[bytes, UlcerPhoto]:
+    """A drawn ulcer photo (JPEG bytes) with its exact ground truth."""
+    photo = ulcer_photo(seed, SIZE, with_marker)
+    return jpeg_bytes(photo.image), photo
 
 
 def png_bytes(image: Image.Image, **params: Any) -> bytes:

@@ -1,49 +1,18 @@
-"""Fixtures of the walk test tests: a frozen clock, an enrolled participant whose day 0 is a
-week away (so today is study day -7, inside the baseline window), her app, a nurse."""
+"""Fixtures of the walk test tests: a participant whose day 0 is a week away (so today is
+study day -7, inside the baseline window); the clock, her app's headers and the nurse are
+the suite's."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import time_machine
-from sqlalchemy.orm import Session
 
-from backend.core.actor import Actor
 from backend.participants.models import Participant
-from backend.participants.service import change_status
-from backend.staff.models import StaffUser
 from tests.factories import Factory
 from tests.walks.helpers import DAY0, T0
 
 
 @pytest.fixture
-def clock() -> Iterator[time_machine.Traveller]:
-    """Freeze the app clock at T0; tests move it with `clock.move_to(...)`."""
-    with time_machine.travel(T0, tick=False) as traveller:
-        yield traveller
-
-
-@pytest.fixture
-def participant(make: Factory, db: Session, clock: time_machine.Traveller) -> Participant:
+def participant(make: Factory, clock: time_machine.Traveller) -> Participant:
     """Enrolled at T0, day 0 on DAY0 (so T0's local date is study day -7)."""
-    participant = make.participant(day0_date=DAY0.isoformat())
-    actor = Actor.system("test", study_id=participant.study_id)
-    return change_status(db, actor, participant.id, "enrol", "eligible", T0)
-
-
-@pytest.fixture
-def patient(make: Factory, participant: Participant) -> dict[str, str]:
-    """Authorization headers of the participant's app."""
-    return make.patient_headers(participant)
-
-
-@pytest.fixture
-def nurse(make: Factory, clock: time_machine.Traveller) -> StaffUser:
-    return make.staff("nurse", sites=("TEH-01",))
-
-
-@pytest.fixture
-def staff(make: Factory, nurse: StaffUser) -> dict[str, str]:
-    """Authorization headers of a TEH-01 nurse."""
-    return make.staff_headers(nurse)
+    return make.enrolled(T0, day0_date=DAY0.isoformat())

@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from backend.audit.models import AuditEvent
 from backend.flags.models import Flag
 from backend.walks.models import WalkTest
+from tests import helpers
+from tests.helpers import T0 as T0
+from tests.helpers import T0_TEHRAN
 
 OWN = "/api/v1/me/walk-tests"
 FLAGS = "/api/v1/flags"
 
-# A Monday, 12:30 in Tehran (UTC+03:30 all year): local date 2026-03-02.
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-T0_TEHRAN = "2026-03-02T12:30:00+03:30"
 # Day 0 a week later, so T0's local date is study day -7 (baseline window -14..0).
 DAY0 = date(2026, 3, 9)
 
@@ -41,5 +40,4 @@ def walk(**overrides: Any) -> dict[str, Any]:
 
 def row_counts(db: Session) -> dict[str, int]:
     """How many walk tests, flags and audit events exist (to prove a refusal wrote nothing)."""
-    models = (WalkTest, Flag, AuditEvent)
-    return {model.__name__: db.scalar(select(func.count()).select_from(model)) or 0 for model in models}
+    return helpers.row_counts(db, WalkTest, Flag, AuditEvent)
