@@ -61,3 +61,9 @@ def test_every_cron_command_runs_in_the_jobs_app_without_the_web_side(tmp_path: 
         assert code == 0, (line, output)
     assert any(out.startswith("reminders (log sender):") for _, out in report["outputs"].values())
     assert report["web_modules"] == []
+
+
+def test_the_operations_guide_shows_the_crontab_the_registry_generates() -> None:
+    guide = (ROOT / "docs" / "operations.md").read_text()
+    shown = [line for line in guide.splitlines() if "cd /srv/limbtrack &&" in line]
+    assert shown == crontab("/srv/limbtrack")
