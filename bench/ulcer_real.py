@@ -152,7 +152,6 @@ def composite(image: Image.Image, mask: BoolArray, rng: np.random.Generator) -> 
         return None
     camera = _camera(size, rng)
     tap = tap_of(mask)
-    box = rough_box(mask, rng)
     without = cv2.warpPerspective(plane, camera, size, flags=cv2.INTER_LINEAR, borderValue=(40, 40, 40))
     shift = 16  # fixed-point sub-pixel drawing
     for side, colour in ((sticker, (246, 246, 244)), (MARKER_SIDE_MM / mm_px, MARKER_RGB)):
@@ -163,12 +162,18 @@ def composite(image: Image.Image, mask: BoolArray, rng: np.random.Generator) -> 
     if corners.min() < 0 or corners[:, 0].max() >= size[0] or corners[:, 1].max() >= size[1]:
         return None
     tap_c = _apply(camera, np.array([[tap[0] * k, tap[1] * k]]))[0]
-    bc = _apply(camera, np.array([[box[0], box[1]], [box[2], box[1]], [box[2], box[3]], [box[0], box[3]]]) * k)
+    # The patient draws the box on the photo as taken: around the wound as it appears there.
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    seen = _apply(camera, (np.concatenate([c.reshape(-1, 2) for c in contours]) + 0.5) * k)
+    x0, y0 = seen.min(axis=0)
+    x1, y1 = seen.max(axis=0)
+    f = rng.uniform(0.10, 0.25, 4)
+    bw, bh = x1 - x0, y1 - y0
     box_c = (
-        max(0.0, float(bc[:, 0].min())),
-        max(0.0, float(bc[:, 1].min())),
-        min(float(size[0]), float(bc[:, 0].max())),
-        min(float(size[1]), float(bc[:, 1].max())),
+        max(0.0, float(x0 - f[0] * bw)),
+        max(0.0, float(y0 - f[1] * bh)),
+        min(float(size[0]), float(x1 + f[2] * bw)),
+        min(float(size[1]), float(y1 + f[3] * bh)),
     )
     return Composite(
         jpeg_with=_jpeg(with_marker),

@@ -27,7 +27,7 @@ BoolArray = NDArray[np.bool_]
 U8Array = NDArray[np.uint8]
 
 SIDE = 200  # long side (px) of the crop GrabCut works on
-CONTEXT = 0.5  # background taken around the box, as a share of the box's size per side
+CONTEXT = 0.3  # background taken around the box, as a share of the box's size per side
 TAP_WINDOW = 0.25  # half-size of the search window around a lone tap, share of the photo's long side
 TAP_DISC = 0.03  # radius of the certain-wound disc at the tap, share of the box's long side
 ITERATIONS = 5
