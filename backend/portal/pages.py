@@ -27,8 +27,10 @@ from backend.portal import charts
 from backend.reminders.service import participant_devices, reminder_history
 from backend.studies.service import current_protocol
 from backend.symptoms.service import symptoms_query
+from backend.ulcers.history import area_history
 from backend.ulcers.models import UlcerPhoto
-from backend.ulcers.service import area_history, review_queue, ulcers_query
+from backend.ulcers.review import review_queue
+from backend.ulcers.service import ulcers_query
 from backend.walks.service import walk_tests_query
 
 QUEUE_LIMIT = 100
