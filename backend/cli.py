@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import io
 import json
+import math
 import secrets
 import stat
 import uuid
@@ -272,22 +273,47 @@ def _image_files(paths: tuple[Path, ...]) -> list[Path]:
     return files
 
 
+def _numbers(value: str, count: int, example: str) -> tuple[float, ...]:
+    try:
+        numbers = tuple(float(part) for part in value.split(","))
+    except ValueError:
+        numbers = ()
+    if len(numbers) != count or not all(math.isfinite(v) for v in numbers):
+        raise click.BadParameter(f"use {count} comma-separated numbers in upright image pixels, e.g. {example}")
+    return numbers
+
+
 def _seed_option(_ctx: click.Context, _param: click.Parameter, value: str | None) -> tuple[float, float] | None:
     if value is None:
         return None
-    try:
-        x, y = (float(part) for part in value.split(","))
-    except ValueError:
-        raise click.BadParameter("use X,Y in upright image pixels, e.g. 1200,800") from None
+    x, y = _numbers(value, 2, "1200,800")
     return (x, y)
+
+
+def _box_option(
+    _ctx: click.Context, _param: click.Parameter, value: str | None
+) -> tuple[float, float, float, float] | None:
+    if value is None:
+        return None
+    x0, y0, x1, y1 = _numbers(value, 4, "900,500,1600,1100")
+    if not (x1 > x0 and y1 > y0):
+        raise click.BadParameter("the box needs X0 < X1 and Y0 < Y1")
+    return (x0, y0, x1, y1)
 
 
 @ulcer_cli.command("measure")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--seed", callback=_seed_option, help="X,Y inside the ulcer (upright pixels), for every file")
+@click.option("--box", callback=_box_option, help="X0,Y0,X1,Y1 around the ulcer (upright pixels), for every file")
 @click.option("--side-mm", default=20.0, show_default=True, help="Side of the marker's blue square")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line per file")
-def ulcer_measure(paths: tuple[Path, ...], seed: tuple[float, float] | None, side_mm: float, as_json: bool) -> None:
+def ulcer_measure(
+    paths: tuple[Path, ...],
+    seed: tuple[float, float] | None,
+    box: tuple[float, float, float, float] | None,
+    side_mm: float,
+    as_json: bool,
+) -> None:
     """Measure ulcer photos (files or folders) exactly as uploads are measured."""
     failed = 0
     for file in _image_files(paths):
@@ -295,11 +321,11 @@ def ulcer_measure(paths: tuple[Path, ...], seed: tuple[float, float] | None, sid
             # The upload path: the same checks and clean pixels, then the same estimator.
             clean = intake.clean_image(file.read_bytes())
             analysis = imaging.measure_file(
-                io.BytesIO(clean.data), seed=seed, marker=imaging.MarkerSpec(side_mm=side_mm)
+                io.BytesIO(clean.data), seed=seed, box=box, marker=imaging.MarkerSpec(side_mm=side_mm)
             )
-        except (DomainError, ValueError) as exc:  # not an image we accept, or the seed outside it
+        except (DomainError, ValueError) as exc:  # not an image we accept, or an anchor it rejects
             failed += 1
-            message = exc.message if isinstance(exc, DomainError) else str(exc)
+            message = exc.message if isinstance(exc, DomainError | imaging.AnchorRejected) else str(exc)
             row: dict[str, Any] = {"file": str(file), "status": "error", "error": message}
         else:
             row = {"file": str(file), **analysis.to_dict()}
@@ -310,10 +336,19 @@ def ulcer_measure(paths: tuple[Path, ...], seed: tuple[float, float] | None, sid
         elif row["status"] == "error":
             click.echo(f"{file}: error: {row['error']}")
         else:
-            area = "no mm² (no marker)" if row["area_mm2"] is None else f"{row['area_mm2']:.1f} mm²"
-            click.echo(f"{file}: {row['status']}, {area}, flags: {', '.join(row['flags']) or 'none'}")
+            area = f"{row['area_mm2']:.1f} mm²" if row["area_mm2"] is not None else _no_area(row["status"])
+            retake = f", retake: {', '.join(row['retake'])}" if row["retake"] else ""
+            click.echo(f"{file}: {row['status']}, {area}, flags: {', '.join(row['flags']) or 'none'}{retake}")
     if failed:
         raise SystemExit(1)
+
+
+def _no_area(status: str) -> str:
+    if status == imaging.Status.NO_MARKER:
+        return "no mm² (no marker)"
+    if status == imaging.Status.NEEDS_OUTLINE:
+        return "no mm² (outline to be checked by a nurse)"
+    return "no mm²"
 
 
 def _trial_database() -> TrialDatabase:

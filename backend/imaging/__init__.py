@@ -13,7 +13,16 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from backend.imaging.result import Analysis, MarkerSpec, Point, QualityFlag, Status
+from backend.imaging.result import (
+    Analysis,
+    AnchorRejected,
+    Box,
+    MarkerSpec,
+    Point,
+    QualityFlag,
+    RetakeReason,
+    Status,
+)
 
 if TYPE_CHECKING:
     from backend.imaging.estimate import ALGORITHM_VERSION, ImageUnreadable, measure_file, measure_image
@@ -40,10 +49,13 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "ALGORITHM_VERSION",
     "Analysis",
+    "AnchorRejected",
+    "Box",
     "ImageUnreadable",
     "MarkerSpec",
     "Point",
     "QualityFlag",
+    "RetakeReason",
     "Status",
     "measure_file",
     "measure_image",

@@ -20,10 +20,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from backend.imaging import geometry, segment
 from backend.imaging.labels import outer_boundary
-from backend.imaging.marker import blue_mask, find_marker, side_px, sticker_quad
-from backend.imaging.result import Analysis, MarkerSpec, Point, QualityFlag, Status
+from backend.imaging.marker import MarkerSearch, blue_mask, find_marker, side_px, sticker_quad
+from backend.imaging.result import Analysis, AnchorRejected, Box, MarkerSpec, Point, QualityFlag, RetakeReason, Status
 
-ALGORITHM_VERSION = "1.0.0"
+ALGORITHM_VERSION = "2.0.0"
 
 DETAIL_LONG_SIDE = 1600  # enough for sub-pixel marker corners and a smooth ulcer edge
 WORK_LONG_SIDE = 700  # colour classification and components: cheap at this size
@@ -31,6 +31,9 @@ MIN_MARKER_SIDE_PX = 60.0
 MAX_TILT_DEG = 35.0
 MIN_SIDE_PX = 8  # below this there is nothing to measure
 SMALL_ULCER_DETAIL_PX = 320  # ulcers up to this extent (detail px) are settled at detail resolution
+
+TOO_DARK_P90 = 60.0  # luma (0-255) that 90 % of the frame stays below: an underexposed photo
+WOUND_FILLS_FRAME = 0.5  # outline area / frame area above which the wound cannot be framed with skin
 
 F64 = NDArray[np.float64]
 
@@ -43,6 +46,7 @@ def measure_file(
     source: str | os.PathLike[str] | BinaryIO,
     *,
     seed: Point | None = None,
+    box: Box | None = None,
     outline: Sequence[Point] | None = None,
     marker: MarkerSpec = MarkerSpec(),  # noqa: B008 - frozen dataclass, safe as a default
 ) -> Analysis:
@@ -69,14 +73,15 @@ def measure_file(
     upright = ImageOps.exif_transpose(im) if orientation != 1 else im
     full_size = (raw_h, raw_w) if orientation in (5, 6, 7, 8) else (raw_w, raw_h)
     if scale == 1.0:  # not draft-decoded (PNG, small JPEG): reduce in memory instead
-        return measure_image(upright, seed=seed, outline=outline, marker=marker)
-    return _measure(upright, full_size, scale, seed, outline, marker)
+        return measure_image(upright, seed=seed, box=box, outline=outline, marker=marker)
+    return _measure(upright, full_size, scale, seed, box, outline, marker)
 
 
 def measure_image(
     image: Image.Image,
     *,
     seed: Point | None = None,
+    box: Box | None = None,
     outline: Sequence[Point] | None = None,
     marker: MarkerSpec = MarkerSpec(),  # noqa: B008 - frozen dataclass, safe as a default
 ) -> Analysis:
@@ -88,7 +93,24 @@ def measure_image(
     detail = image.convert("RGB") if image.mode != "RGB" else image
     if k > 1:
         detail = detail.reduce(k)
-    return _measure(detail, (w, h), w / detail.size[0], seed, outline, marker)
+    return _measure(detail, (w, h), w / detail.size[0], seed, box, outline, marker)
+
+
+def _check_anchors(seed: Point | None, box: Box | None, fw: int, fh: int) -> Box | None:
+    """Reject anchors that cannot be right; the box clipped to the image."""
+    if seed is not None and not (0 <= seed[0] < fw and 0 <= seed[1] < fh):
+        raise AnchorRejected("seed", f"the tap {seed} lies outside the {fw}x{fh} photo")
+    if box is None:
+        return None
+    x0, y0, x1, y1 = (float(v) for v in box)
+    if not (x1 > x0 and y1 > y0):
+        raise AnchorRejected("box", "the box has no size: it needs x0 < x1 and y0 < y1")
+    cx0, cy0, cx1, cy1 = max(0.0, x0), max(0.0, y0), min(float(fw), x1), min(float(fh), y1)
+    if cx1 - cx0 < 2 or cy1 - cy0 < 2:
+        raise AnchorRejected("box", f"the box {tuple(box)} lies outside the {fw}x{fh} photo")
+    if seed is not None and not (x0 <= seed[0] <= x1 and y0 <= seed[1] <= y1):
+        raise AnchorRejected("box", "the box does not contain the tap")
+    return (cx0, cy0, cx1, cy1)
 
 
 def _measure(
@@ -96,12 +118,12 @@ def _measure(
     full_size: tuple[int, int],
     detail_scale: float,
     seed: Point | None,
+    box: Box | None,
     outline: Sequence[Point] | None,
     spec: MarkerSpec,
 ) -> Analysis:
     fw, fh = full_size
-    if seed is not None and not (0 <= seed[0] < fw and 0 <= seed[1] < fh):
-        raise ValueError(f"seed {seed} lies outside the {fw}x{fh} image")
+    box = _check_anchors(seed, box, fw, fh)
     detail_img = detail_img.convert("RGB") if detail_img.mode != "RGB" else detail_img
 
     def result(status: Status, **kw: object) -> Analysis:
@@ -113,12 +135,13 @@ def _measure(
             "mm_per_px": None,
             "homography": None,
             "flags": [],
+            "retake": [],
         }
         base.update(kw)
         return Analysis(status=status, algorithm_version=ALGORITHM_VERSION, image_size=(fw, fh), **base)  # type: ignore[arg-type]
 
     if min(detail_img.size) < MIN_SIDE_PX or min(fw, fh) < MIN_SIDE_PX:
-        return result(Status.NO_MARKER)
+        return result(Status.NO_MARKER, retake=[RetakeReason.NO_MARKER])
 
     dw, dh = detail_img.size
     r = max(1, math.ceil(max(dw, dh) / WORK_LONG_SIDE))
@@ -130,9 +153,12 @@ def _measure(
     search = find_marker(work, work_scale, detail_img, detail_scale, spec.color_srgb)
     fit = search.fit
     flags: list[QualityFlag] = []
+    retake: list[RetakeReason] = []
     homography: F64 | None = None
     marker_kw: dict[str, object] = {}
     if fit is not None:
+        if seed is not None and _inside(sticker_quad(fit.corners), seed):
+            raise AnchorRejected("seed", "the tap is on the calibration marker, not on the wound")
         s = spec.side_mm
         homography = geometry.homography_from_points(fit.corners, [(0.0, 0.0), (s, 0.0), (s, s), (0.0, s)])
         centre = (float(fit.corners[:, 0].mean()), float(fit.corners[:, 1].mean()))
@@ -143,33 +169,106 @@ def _measure(
         }
         if side_px(fit.corners) < MIN_MARKER_SIDE_PX:
             flags.append(QualityFlag.MARKER_TOO_SMALL)
+            retake.append(RetakeReason.MARKER_TOO_SMALL)
         # Phones' main cameras have a focal length of roughly 0.75-1.1x the long side.
         if geometry.camera_tilt_degrees(homography, (fw, fh), 0.9 * max(fw, fh)) > MAX_TILT_DEG:
             flags.append(QualityFlag.STRONG_TILT)
         if fit.edge_sigma_px > max(2.0, 0.0015 * max(fw, fh)):
             flags.append(QualityFlag.BLURRED)
+            retake.append(RetakeReason.BLURRED)
+    else:
+        retake.append(RetakeReason.MARKER_CUT_BY_EDGE if search.cut_by_edge else RetakeReason.NO_MARKER)
+    if _too_dark(work):
+        retake.append(RetakeReason.TOO_DARK)
 
-    # --- ulcer
+    found = _find_outline(work, work_img, work_scale, detail_img, detail_scale, search, spec, seed, box, outline)
+    if found is None:
+        if fit is None:
+            return result(Status.NO_MARKER, flags=flags, retake=retake)
+        return result(Status.ULCER_NOT_FOUND, flags=flags, retake=retake, **marker_kw)
+    polygon, contrast, touches = found
+    if touches:
+        flags.append(QualityFlag.ULCER_TOUCHES_BORDER)
+    if contrast < segment.LOW_CONTRAST:
+        flags.append(QualityFlag.LOW_CONTRAST)
+    outline_pts = [(float(x), float(y)) for x, y in polygon]
+    area_px = geometry.shoelace(polygon)
+    if area_px > WOUND_FILLS_FRAME * fw * fh:
+        retake.append(RetakeReason.WOUND_FILLS_FRAME)
+    if fit is None or homography is None:
+        return result(Status.NO_MARKER, outline=outline_pts, area_px=area_px, flags=flags, retake=retake)
+    suggestion = {"outline": outline_pts, "area_px": area_px, "flags": flags, "retake": retake, **marker_kw}
+    anchored = seed is not None or box is not None or (outline is not None and len(outline) >= 3)
+    if not anchored or touches or not _trusted(polygon, seed, box):
+        return result(Status.NEEDS_OUTLINE, **suggestion)
+    area_mm2 = geometry.polygon_area_mm2(outline_pts, homography.tolist())
+    status = Status.LOW_QUALITY if flags else Status.OK
+    return result(status, area_mm2=area_mm2, **suggestion)
+
+
+def _inside(poly: F64, point: Point) -> bool:
+    """Whether a point lies inside a polygon (even-odd rule)."""
+    x, y = point
+    xs, ys = poly[:, 0], poly[:, 1]
+    xj, yj = np.roll(xs, 1), np.roll(ys, 1)
+    crosses = (ys > y) != (yj > y)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        at = (xj - xs) * (y - ys) / (yj - ys) + xs
+    return bool(np.count_nonzero(crosses & (x < at)) % 2)
+
+
+def _trusted(polygon: F64, seed: Point | None, box: Box | None) -> bool:
+    """An outline to trust holds the tap and stays inside the patient's box."""
+    if seed is not None and not _inside(polygon, seed):
+        return False
+    if box is not None:
+        x0, y0, x1, y1 = box
+        tol = 0.02 * max(x1 - x0, y1 - y0)
+        xs, ys = polygon[:, 0], polygon[:, 1]
+        if xs.min() < x0 - tol or ys.min() < y0 - tol or xs.max() > x1 + tol or ys.max() > y1 + tol:
+            return False
+    return True
+
+
+def _too_dark(work: NDArray[np.uint8]) -> bool:
+    luma = work[::2, ::2].astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    return bool(np.percentile(luma, 90) < TOO_DARK_P90)
+
+
+def _find_outline(
+    work: NDArray[np.uint8],
+    work_img: Image.Image,
+    work_scale: float,
+    detail_img: Image.Image,
+    detail_scale: float,
+    search: MarkerSearch,
+    spec: MarkerSpec,
+    seed: Point | None,
+    box: Box | None,
+    outline: Sequence[Point] | None,
+) -> tuple[F64, float, bool] | None:
+    """The ulcer's outline (full-res px), edge contrast and border contact; None if not found."""
     wh, ww = work.shape[:2]
     to_work = 1.0 / work_scale
     exclusion_polys = [q * 1.0 for q in search.exclusion]
-    if fit is not None:
-        exclusion_polys.append(sticker_quad(fit.corners) * to_work)
+    if search.fit is not None:
+        exclusion_polys.append(sticker_quad(search.fit.corners) * to_work)
     exclude = segment.polygon_mask((wh, ww), [_grow(q, 1.12) for q in exclusion_polys])
     exclude |= segment.dilate(blue_mask(work, spec.color_srgb), 2)
     seed_work = None
     if seed is not None:
         seed_work = (min(ww - 1, int(seed[0] * to_work)), min(wh - 1, int(seed[1] * to_work)))
     hint = None
+    if box is not None:
+        x0, y0, x1, y1 = box
+        outline = [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
     if outline is not None and len(outline) >= 3:
         hint = segment.polygon_mask((wh, ww), [np.asarray(outline, dtype=np.float64) * to_work])
         hint = segment.dilate(hint, max(2, int(0.01 * max(wh, ww))))
     dist = segment.wound_score(work, exclude)
     core = segment.find_core(dist, exclude, seed_work, hint)
     if core is None:
-        if fit is None:
-            return result(Status.NO_MARKER, flags=flags)
-        return result(Status.ULCER_NOT_FOUND, flags=flags, **marker_kw)
+        return None
     band_w = max(2, round(0.004 * max(wh, ww)))
     protect = segment.erode(core & (dist > 1.0), 1)
     ratio = work_scale / detail_scale  # detail px per work px
@@ -184,20 +283,8 @@ def _measure(
         # --- refine the edge on the detail image, in a crop around the region
         polygon, contrast, touches = _refine_outline(settled, detail_img, detail_scale, work_scale)
     if polygon is None:
-        if fit is None:
-            return result(Status.NO_MARKER, flags=flags)
-        return result(Status.ULCER_NOT_FOUND, flags=flags, **marker_kw)
-    if touches:
-        flags.append(QualityFlag.ULCER_TOUCHES_BORDER)
-    if contrast < segment.LOW_CONTRAST:
-        flags.append(QualityFlag.LOW_CONTRAST)
-    outline_pts = [(float(x), float(y)) for x, y in polygon]
-    area_px = geometry.shoelace(polygon)
-    if fit is None or homography is None:
-        return result(Status.NO_MARKER, outline=outline_pts, area_px=area_px, flags=flags)
-    area_mm2 = geometry.polygon_area_mm2(outline_pts, homography.tolist())
-    status = Status.LOW_QUALITY if flags else Status.OK
-    return result(status, outline=outline_pts, area_px=area_px, area_mm2=area_mm2, flags=flags, **marker_kw)
+        return None
+    return polygon, contrast, touches
 
 
 def _grow(quad: F64, factor: float) -> F64:

@@ -12,13 +12,51 @@ from enum import StrEnum
 from typing import Any
 
 Point = tuple[float, float]
+Box = tuple[float, float, float, float]  # (x0, y0, x1, y1), upright full-resolution px
 
 
 class Status(StrEnum):
+    """How far one measurement may be trusted.
+
+    - ok: an outline that deserves trust (holds the tap, stays off the frame border and inside
+      the patient's box) measured through a confidently found marker: `area_mm2` is given.
+    - low_quality: as ok, but a quality flag (tiny or tilted marker, blur, weak edge) makes
+      the mm² shakier: `area_mm2` is given and the flags say why.
+    - needs_outline: an outline was found but not one to trust (it touches the frame border,
+      misses the tap, leaves the box, or no anchor was given): it is returned as a suggestion
+      for the nurse to correct or redraw, and `area_mm2` is None.
+    - no_marker: no usable marker, so never an mm²; an outline may still be suggested.
+    - ulcer_not_found: the marker was found but nothing wound-like near the anchor.
+    """
+
     OK = "ok"
     NO_MARKER = "no_marker"
     ULCER_NOT_FOUND = "ulcer_not_found"
     LOW_QUALITY = "low_quality"
+    NEEDS_OUTLINE = "needs_outline"
+
+
+class RetakeReason(StrEnum):
+    """Why the patient should take the photo again while the phone is still in hand."""
+
+    BLURRED = "blurred"
+    NO_MARKER = "no_marker"
+    MARKER_CUT_BY_EDGE = "marker_cut_by_edge"
+    TOO_DARK = "too_dark"
+    MARKER_TOO_SMALL = "marker_too_small"  # too small in the frame: the phone was too far
+    WOUND_FILLS_FRAME = "wound_fills_frame"
+
+
+class AnchorRejected(ValueError):
+    """The tap or box cannot anchor a measurement of this photo (a 4xx for the caller).
+
+    `field` names the anchor at fault ("seed" or "box"); the message is for a human.
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
 
 
 class QualityFlag(StrEnum):
@@ -51,6 +89,7 @@ class Analysis:
     # Row-major 3x3 homography mapping image pixels to skin-plane millimetres.
     homography: list[list[float]] | None
     flags: list[QualityFlag] = field(default_factory=list)
+    retake: list[RetakeReason] = field(default_factory=list)  # empty when the photo is fine
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -64,4 +103,5 @@ class Analysis:
             "mm_per_px": self.mm_per_px,
             "homography": self.homography,
             "flags": [f.value for f in self.flags],
+            "retake": [r.value for r in self.retake],
         }

@@ -12,9 +12,11 @@ from PIL import Image, ImageFilter
 
 from backend.imaging import (
     ALGORITHM_VERSION,
+    AnchorRejected,
     ImageUnreadable,
     MarkerSpec,
     QualityFlag,
+    RetakeReason,
     Status,
     measure_file,
     measure_image,
@@ -65,13 +67,19 @@ def jpeg(image: Image.Image, quality: int = 92, exif: bytes | None = None) -> io
     return buf
 
 
+def tap(h: np.ndarray, ulcer: Ulcer, scale: float = 1.0) -> tuple[float, float]:
+    """Where the patient taps: the ulcer's centre, in image px."""
+    q = h @ np.array([ulcer.centre_mm[0], ulcer.centre_mm[1], 1.0])
+    return (float(q[0] / q[2]) * scale, float(q[1] / q[2]) * scale)
+
+
 def max_corner_error(got: list[tuple[float, float]] | None, h: np.ndarray, scale: float = 1.0) -> float:
     assert got is not None
     return float(np.abs(np.array(got) - marker_corners_px(h) * scale).max())
 
 
 def test_flat_scene_area_corners_and_scale() -> None:
-    a = measure_image(flat_scene())
+    a = measure_image(flat_scene(), seed=tap(FLAT, ULCER))
     assert a.status is Status.OK, a.flags
     assert a.algorithm_version == ALGORITHM_VERSION
     assert a.image_size == SIZE
@@ -87,15 +95,15 @@ def test_flat_scene_area_corners_and_scale() -> None:
 
 def test_rotated_marker_corners() -> None:
     h = similarity(4.0, 33.0, (300.0, 150.0))
-    image = render(SIZE, h, Ulcer(centre_mm=(20.0, 50.0), radius_mm=10.0))
-    a = measure_image(image)
+    ulcer = Ulcer(centre_mm=(20.0, 50.0), radius_mm=10.0)
+    a = measure_image(render(SIZE, h, ulcer), seed=tap(h, ulcer))
     assert a.status is Status.OK, a.flags
     assert max_corner_error(a.marker_corners, h) < 0.4
     assert a.area_mm2 == pytest.approx(math.pi * 100.0, rel=0.04)
 
 
 def test_tilted_camera_area_in_the_skin_plane() -> None:
-    a = measure_file(jpeg(tilted_scene()))
+    a = measure_file(jpeg(tilted_scene()), seed=tap(TILTED, TILTED_ULCER))
     assert a.status is Status.OK, a.flags
     assert max_corner_error(a.marker_corners, TILTED) < 0.5
     assert a.area_mm2 == pytest.approx(TILTED_ULCER.area_mm2, rel=0.04)
@@ -150,7 +158,7 @@ def test_exif_rotated_jpeg_reports_upright_coordinates() -> None:
     stored = flat_scene().transpose(Image.Transpose.ROTATE_90)
     exif = Image.Exif()
     exif[0x0112] = 6
-    a = measure_file(jpeg(stored, exif=exif.tobytes()))
+    a = measure_file(jpeg(stored, exif=exif.tobytes()), seed=tap(FLAT, ULCER))
     assert a.image_size == SIZE
     assert a.status is Status.OK, a.flags
     assert max_corner_error(a.marker_corners, FLAT) < 0.6
@@ -171,32 +179,39 @@ def test_plain_skin_has_no_ulcer() -> None:
 
 def test_tiny_marker_is_flagged_but_measured() -> None:
     h = similarity(2.5, 10.0, (150.0, 150.0))  # marker side 50 px < 60
-    a = measure_image(render(SIZE, h, Ulcer(centre_mm=(60.0, 30.0), radius_mm=14.0)))
+    ulcer = Ulcer(centre_mm=(60.0, 30.0), radius_mm=14.0)
+    a = measure_image(render(SIZE, h, ulcer), seed=tap(h, ulcer))
     assert QualityFlag.MARKER_TOO_SMALL in a.flags
     assert a.status is Status.LOW_QUALITY
     assert a.area_mm2 == pytest.approx(math.pi * 14.0**2, rel=0.06)
 
 
 def test_blurred_photo_is_flagged() -> None:
-    a = measure_image(flat_scene().filter(ImageFilter.GaussianBlur(5)))
+    a = measure_image(flat_scene().filter(ImageFilter.GaussianBlur(5)), seed=tap(FLAT, ULCER))
     assert QualityFlag.BLURRED in a.flags
     assert a.status is Status.LOW_QUALITY
-    assert QualityFlag.BLURRED not in measure_image(flat_scene()).flags
+    assert a.retake == [RetakeReason.BLURRED]
+    sharp = measure_image(flat_scene(), seed=tap(FLAT, ULCER))
+    assert QualityFlag.BLURRED not in sharp.flags and sharp.retake == []
 
 
 def test_ulcer_touching_the_border_is_flagged() -> None:
-    a = measure_image(render(SIZE, FLAT, Ulcer(centre_mm=(120.0, 45.0), radius_mm=20.0)))
+    ulcer = Ulcer(centre_mm=(120.0, 45.0), radius_mm=20.0)
+    a = measure_image(render(SIZE, FLAT, ulcer), seed=tap(FLAT, ulcer))
     assert QualityFlag.ULCER_TOUCHES_BORDER in a.flags
-    assert a.status is Status.LOW_QUALITY
+    # Part of the wound is out of the frame: the outline is a suggestion, not an mm².
+    assert a.status is Status.NEEDS_OUTLINE
+    assert a.outline is not None and a.area_mm2 is None
 
 
 def test_twelve_megapixel_jpeg_smoke() -> None:
     # Rendered at 1000x750 then upscaled 4x: the geometry scales exactly by 4.
     h = similarity(5.0, 15.0, (220.0, 120.0))
-    small = render((1000, 750), h, Ulcer(centre_mm=(50.0, 60.0), radius_mm=15.0), samples=2)
+    ulcer = Ulcer(centre_mm=(50.0, 60.0), radius_mm=15.0)
+    small = render((1000, 750), h, ulcer, samples=2)
     big = small.resize((4000, 3000), Image.Resampling.BICUBIC)
     data = jpeg(big, quality=90)
-    a = measure_file(data)  # speed is measured by bench/ulcer_speed.py, not here
+    a = measure_file(data, seed=tap(h, ulcer, scale=4.0))  # speed is measured by bench/ulcer_speed.py, not here
     assert a.image_size == (4000, 3000)
     assert a.status is Status.OK, a.flags
     assert max_corner_error(a.marker_corners, h, scale=4.0) < 2.0
@@ -210,7 +225,8 @@ def test_camera_tilt_from_the_marker_homography() -> None:
 
 def test_strong_tilt_is_flagged() -> None:
     h = camera(tilt_deg=45.0, roll_deg=10.0, focal_px=720.0, distance_mm=150.0, look_at=(30.0, 10.0))
-    a = measure_image(render(SIZE, h, Ulcer(centre_mm=(45.0, 10.0), radius_mm=8.0)))
+    ulcer = Ulcer(centre_mm=(45.0, 10.0), radius_mm=8.0)
+    a = measure_image(render(SIZE, h, ulcer), seed=tap(h, ulcer))
     assert QualityFlag.STRONG_TILT in a.flags
     assert a.status is Status.LOW_QUALITY
     assert a.area_mm2 == pytest.approx(math.pi * 64.0, rel=0.06)
@@ -224,7 +240,67 @@ def test_marker_colour_and_size_come_from_the_spec() -> None:
     ulcer = Ulcer(centre_mm=(55.0, 40.0), radius_mm=11.0)
     image = render(SIZE, h, ulcer, marker_rgb=(30, 150, 60))
     assert measure_image(image).status is Status.NO_MARKER  # not the default blue
-    a = measure_image(image, marker=MarkerSpec(side_mm=25.0, color_srgb=(30, 150, 60)))
+    a = measure_image(image, seed=tap(h, ulcer), marker=MarkerSpec(side_mm=25.0, color_srgb=(30, 150, 60)))
     assert a.status is Status.OK, a.flags
     assert max_corner_error(a.marker_corners, h) < 0.4
     assert a.area_mm2 == pytest.approx(ulcer.area_mm2 * 1.25**2, rel=0.04)
+
+
+def test_without_an_anchor_the_outline_is_only_a_suggestion() -> None:
+    a = measure_image(flat_scene())
+    assert a.status is Status.NEEDS_OUTLINE
+    assert a.outline is not None and a.area_mm2 is None
+    assert a.to_dict()["status"] == "needs_outline" and a.to_dict()["retake"] == []
+
+
+def test_box_around_the_ulcer_measures_it() -> None:
+    # Ulcer centre (375, 325) px, radius 60 px: a rough box 20-40 px outside it.
+    a = measure_image(flat_scene(), seed=tap(FLAT, ULCER), box=(290.0, 250.0, 455.0, 410.0))
+    assert a.status is Status.OK, a.flags
+    assert a.area_mm2 == pytest.approx(ULCER.area_mm2, rel=0.04)
+
+
+def test_outline_leaving_the_box_is_not_trusted() -> None:
+    # The box cuts through the ulcer (x 315..435): the true outline leaves it on the right.
+    a = measure_image(flat_scene(), seed=tap(FLAT, ULCER), box=(300.0, 250.0, 400.0, 400.0))
+    assert a.status is Status.NEEDS_OUTLINE
+    assert a.area_mm2 is None and a.outline is not None
+
+
+@pytest.mark.parametrize(
+    ("seed", "box", "field"),
+    [
+        ((-1.0, 10.0), None, "seed"),
+        ((800.0, 10.0), None, "seed"),
+        ((150.0, 150.0), None, "seed"),  # on the blue square
+        ((90.0, 150.0), None, "seed"),  # on the white sticker around it
+        (None, (300.0, 300.0, 300.0, 400.0), "box"),  # zero width
+        (None, (400.0, 300.0, 300.0, 400.0), "box"),  # corners swapped
+        (None, (900.0, 100.0, 1000.0, 200.0), "box"),  # right of the image
+        ((375.0, 325.0), (0.0, 0.0, 100.0, 100.0), "box"),  # does not hold the tap
+    ],
+)
+def test_bad_anchors_are_rejected(
+    seed: tuple[float, float] | None, box: tuple[float, float, float, float] | None, field: str
+) -> None:
+    with pytest.raises(AnchorRejected) as info:
+        measure_image(flat_scene(), seed=seed, box=box)
+    assert info.value.field == field and info.value.message
+    assert isinstance(info.value, ValueError)
+
+
+def test_marker_cut_by_the_edge_asks_for_a_retake() -> None:
+    h = similarity(5.0, 0.0, (-40.0, 100.0))
+    ulcer = Ulcer(centre_mm=(60.0, 45.0), radius_mm=12.0)
+    a = measure_image(render(SIZE, h, ulcer), seed=tap(h, ulcer))
+    assert a.status is Status.NO_MARKER and a.area_mm2 is None
+    assert a.retake == [RetakeReason.MARKER_CUT_BY_EDGE]
+    b = measure_image(render(SIZE, FLAT, ULCER, marker=False), seed=tap(FLAT, ULCER))
+    assert b.retake == [RetakeReason.NO_MARKER] and b.area_mm2 is None
+
+
+def test_dark_photo_asks_for_a_retake() -> None:
+    dark = Image.eval(flat_scene(), lambda v: v // 5)  # skin luma ~170 -> ~34
+    a = measure_image(dark, seed=tap(FLAT, ULCER))
+    assert RetakeReason.TOO_DARK in a.retake
+    assert RetakeReason.TOO_DARK not in measure_image(flat_scene(), seed=tap(FLAT, ULCER)).retake

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 import os
 import re
 import time
@@ -131,44 +130,3 @@ def test_orphan_sweep_removes_only_old_unreferenced_files(
     assert (result.exit_code, result.output) == (0, "orphan-photos: 1 files removed\n")
     assert kept.exists() and young.exists()
     assert not orphan.exists() and not dead_write.exists()
-
-
-def test_ulcer_measure_prints_one_json_line_per_file(app: Flask, tmp_path: Path) -> None:
-    data, _ = synthetic(3)
-    (tmp_path / "a.jpg").write_bytes(data)
-    (tmp_path / "notes.txt").write_text("not a photo")  # skipped: not an image name
-    no_marker, _ = synthetic(5, with_marker=False)
-    (tmp_path / "sub").mkdir()
-    (tmp_path / "sub" / "b.jpg").write_bytes(no_marker)
-    result = app.test_cli_runner().invoke(args=["ulcer", "measure", str(tmp_path), "--json"])
-    assert result.exit_code == 0, result.output
-    rows = [json.loads(line) for line in result.output.splitlines()]
-    assert [Path(r["file"]).name for r in rows] == ["a.jpg", "b.jpg"]
-    fields = {
-        "file",
-        "status",
-        "area_mm2",
-        "area_px",
-        "outline",
-        "marker_corners",
-        "mm_per_px",
-        "flags",
-        "algorithm_version",
-    }
-    assert all(fields <= set(r) for r in rows)
-    assert rows[0]["area_mm2"] is not None and rows[1]["status"] == "no_marker" and rows[1]["area_mm2"] is None
-
-
-def test_ulcer_measure_reports_bad_files_and_seeds(app: Flask, tmp_path: Path) -> None:
-    (tmp_path / "fake.jpg").write_bytes(b"%PDF-1.4 not an image")
-    data, _ = synthetic(3)
-    (tmp_path / "ok.jpg").write_bytes(data)
-    runner = app.test_cli_runner()
-    bad = runner.invoke(args=["ulcer", "measure", str(tmp_path / "fake.jpg"), str(tmp_path / "ok.jpg"), "--json"])
-    assert bad.exit_code == 1
-    rows = [json.loads(line) for line in bad.output.splitlines()]
-    assert rows[0]["status"] == "error" and rows[1]["status"] in ("ok", "low_quality")
-    outside = runner.invoke(args=["ulcer", "measure", str(tmp_path / "ok.jpg"), "--seed", "99999,5"])
-    assert outside.exit_code == 1 and "error" in outside.output
-    nonsense = runner.invoke(args=["ulcer", "measure", str(tmp_path / "ok.jpg"), "--seed", "a,b"])
-    assert nonsense.exit_code == 2
