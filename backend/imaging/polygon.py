@@ -78,6 +78,17 @@ def self_intersects(points: Polygon) -> bool:
     return False
 
 
+def contains(points: Polygon, x: float, y: float) -> bool:
+    """Whether (x, y) lies inside the polygon (even-odd rule)."""
+    inside = False
+    n = len(points)
+    for k in range(n):
+        (x1, y1), (x2, y2) = points[k], points[(k + 1) % n]
+        if (y1 > y) != (y2 > y) and x < x1 + (y - y1) * (x2 - x1) / (y2 - y1):
+            inside = not inside
+    return inside
+
+
 def _orient(a: Sequence[float], b: Sequence[float], c: Sequence[float]) -> float:
     return (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])
 

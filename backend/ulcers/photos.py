@@ -24,7 +24,7 @@ from backend.audit.service import record_audit, record_staff_read, snapshot
 from backend.auth.policy import participant_in_scope
 from backend.core import entries
 from backend.core.actor import Actor
-from backend.errors import NotFound, ValidationFailed
+from backend.errors import Conflict, NotFound, ValidationFailed
 from backend.flags.models import FlagKind
 from backend.flags.service import raise_flag
 from backend.imaging import polygon
@@ -88,30 +88,32 @@ def record_photo(
     ensure_writable(session, actor, participant, when.local_date)  # before the file is stored
     spec = marker_spec(session, participant.study_id)
     key = f"{clean.sha256}.{clean.extension}"
+    photo = UlcerPhoto(
+        **entries.provenance(actor, participant, when, data, fingerprint, now),
+        ulcer_id=ulcer.id,
+        received_sha256=received_sha256,
+        received_bytes=len(image_bytes),
+        received_format=clean.received_format,
+        storage_key=key,
+        media_type=clean.media_type,
+        width=clean.width,
+        height=clean.height,
+        seed_x=seed[0] if seed else None,
+        seed_y=seed[1] if seed else None,
+        patient_outline=patient_outline,
+        patient_box=data.get("box"),
+        marker_side_mm=spec.side_mm,
+        marker_color_srgb=list(spec.color_srgb),
+    )
+    # Measured before anything is written, so a tap or box that cannot anchor it is refused
+    # whole; it measures the stored bytes, as a reanalysis and `flask ulcer measure` do.
+    analysis = _first_analysis(io.BytesIO(clean.data), photo, now)
+    if analysis is not None:
+        _refuse_a_wound_twice(session, photo, analysis, ulcer.label)
     store.put(key, clean.data)
     try:
-        photo = UlcerPhoto(
-            **entries.provenance(actor, participant, when, data, fingerprint, now),
-            ulcer_id=ulcer.id,
-            received_sha256=received_sha256,
-            received_bytes=len(image_bytes),
-            received_format=clean.received_format,
-            storage_key=key,
-            media_type=clean.media_type,
-            width=clean.width,
-            height=clean.height,
-            seed_x=seed[0] if seed else None,
-            seed_y=seed[1] if seed else None,
-            patient_outline=patient_outline,
-            marker_side_mm=spec.side_mm,
-            marker_color_srgb=list(spec.color_srgb),
-        )
-        try:
-            # It measures the stored file, as a reanalysis and `flask ulcer measure` do, so all three agree.
-            photo.analyses.append(analyse(io.BytesIO(clean.data), photo, now))
-        except Exception:
-            # A crash of the estimator never loses the photo: `flask photos reanalyse` fills the gap.
-            log.exception("ulcer area estimation failed (algorithm %s)", imaging.ALGORITHM_VERSION)
+        if analysis is not None:
+            photo.analyses.append(analysis)
         session.add(photo)
         session.flush()
         record_audit(
@@ -172,12 +174,59 @@ def _check_polygon(points: list[list[float]], width: int, height: int) -> None:
         raise ValidationFailed(str(exc), errors={"files": {"outline": [str(exc)]}}) from None
 
 
+def _first_analysis(source: BinaryIO, photo: UlcerPhoto, now: datetime) -> PhotoAnalysis | None:
+    """The upload's analysis; a crash of the estimator never loses the photo (it is logged,
+    and `flask photos reanalyse` fills the gap), an anchor it refuses is the patient's 422."""
+    try:
+        return analyse(source, photo, now)
+    except imaging.AnchorRejected as exc:
+        names = ["seed_x", "seed_y"] if exc.field == "seed" else [exc.field]
+        message = exc.message[:1].upper() + exc.message[1:] + "."
+        raise ValidationFailed(message, errors={"files": {name: [message] for name in names}}) from None
+    except Exception:
+        log.exception("ulcer area estimation failed (algorithm %s)", imaging.ALGORITHM_VERSION)
+        return None
+
+
+def _refuse_a_wound_twice(session: Session, photo: UlcerPhoto, analysis: PhotoAnalysis, label: str) -> None:
+    """Several ulcers in one photo are one upload each, of the same image; two taps that
+    find one wound (either tap inside the other's outline) would measure it twice."""
+    siblings = session.scalars(
+        select(UlcerPhoto).where(
+            UlcerPhoto.participant_id == photo.participant_id,
+            UlcerPhoto.storage_key == photo.storage_key,
+            UlcerPhoto.ulcer_id != photo.ulcer_id,
+        )
+    ).all()
+    for sibling in siblings:
+        review, theirs = sibling.review, sibling.analysis
+        their_outline = review.outline if review and review.outline else (theirs.outline if theirs else None)
+        same = _tap_inside(photo, their_outline) or _tap_inside(sibling, analysis.outline)
+        if same:
+            raise Conflict(
+                f"This tap finds the wound already measured in photo {sibling.id} for another ulcer; "
+                f"tap inside the wound of ulcer {label!r}, or retake the photo closer.",
+                errors={"files": {"seed_x": ["Tap a different wound."], "seed_y": ["Tap a different wound."]}},
+            )
+
+
+def _tap_inside(photo: UlcerPhoto, outline: list[list[float]] | None) -> bool:
+    if photo.seed_x is None or photo.seed_y is None or not outline:
+        return False
+    return polygon.contains(outline, photo.seed_x, photo.seed_y)
+
+
 def analyse(source: BinaryIO, photo: UlcerPhoto, now: datetime) -> PhotoAnalysis:
     """The current estimator's result for a stored photo, from the anchors the patient
     sent with it and against the marker it was taken with, as a row."""
     seed = (photo.seed_x, photo.seed_y) if photo.seed_x is not None and photo.seed_y is not None else None
     outline = [(x, y) for x, y in photo.patient_outline] if photo.patient_outline is not None else None
-    result = imaging.measure_file(source, seed=seed, outline=outline, marker=photo_marker(photo))
+    box = (
+        (photo.patient_box[0], photo.patient_box[1], photo.patient_box[2], photo.patient_box[3])
+        if photo.patient_box
+        else None
+    )
+    result = imaging.measure_file(source, seed=seed, box=box, outline=outline, marker=photo_marker(photo))
     data = result.to_dict()
     return PhotoAnalysis(
         algorithm_version=result.algorithm_version,
@@ -190,6 +239,7 @@ def analyse(source: BinaryIO, photo: UlcerPhoto, now: datetime) -> PhotoAnalysis
         mm_per_px=data["mm_per_px"],
         homography=data["homography"],
         flags=data["flags"],
+        retake=data["retake"],
     )
 
 
