@@ -38,6 +38,20 @@ from backend.ulcers.storage import PhotoStore
 
 log = logging.getLogger(__name__)
 
+# What an analysis row keeps of the estimator's result (`Analysis.to_dict`).
+_ANALYSIS_FIELDS = (
+    "algorithm_version",
+    "status",
+    "outline",
+    "area_px",
+    "area_mm2",
+    "marker_corners",
+    "mm_per_px",
+    "homography",
+    "flags",
+    "retake",
+)
+
 
 def marker_spec(session: Session, study_id: int) -> imaging.MarkerSpec:
     """The calibration marker the study's protocol prints."""
@@ -228,19 +242,7 @@ def analyse(source: BinaryIO, photo: UlcerPhoto, now: datetime) -> PhotoAnalysis
     )
     result = imaging.measure_file(source, seed=seed, box=box, outline=outline, marker=photo_marker(photo))
     data = result.to_dict()
-    return PhotoAnalysis(
-        algorithm_version=result.algorithm_version,
-        analysed_at=now,
-        status=data["status"],
-        outline=data["outline"],
-        area_px=data["area_px"],
-        area_mm2=data["area_mm2"],
-        marker_corners=data["marker_corners"],
-        mm_per_px=data["mm_per_px"],
-        homography=data["homography"],
-        flags=data["flags"],
-        retake=data["retake"],
-    )
+    return PhotoAnalysis(analysed_at=now, **{name: data[name] for name in _ANALYSIS_FIELDS})
 
 
 def photo_in_scope(session: Session, actor: Actor, photo_id: int) -> UlcerPhoto:
