@@ -160,3 +160,15 @@ def test_a_nurse_draws_an_outline_where_none_was_found(
     assert review["area_px"] == 6000.0
     assert review["area_mm2"] == pytest.approx(240.0, rel=0.02)
     assert response.json["review_status"] == "corrected"
+
+
+def test_without_the_marker_the_answer_asks_for_a_retake_and_gives_no_mm2(
+    client: FlaskClient, patient: dict[str, str], ulcer: dict[str, Any]
+) -> None:
+    out = io.BytesIO()
+    render((800, 600), FLAT, WOUND_A, marker=False).save(out, "JPEG", quality=92)
+    response = upload(client, patient, ulcer["id"], out.getvalue(), seed_x=TAP_A[0], seed_y=TAP_A[1])
+    assert response.status_code == 201
+    analysis = response.json["analysis"]
+    assert analysis["status"] == "no_marker" and analysis["area_mm2"] is None
+    assert analysis["retake"] == ["no_marker"]
