@@ -96,6 +96,7 @@ def record_photo(
     when = entries.time_entry(participant, data["recorded_at"], now)
     clean = intake.clean_image(image_bytes)
     seed = _seed(data, clean.width, clean.height)
+    _check_box(data.get("box"))
     patient_outline = data.get("outline")
     if patient_outline is not None:
         _check_polygon(patient_outline, clean.width, clean.height)
@@ -179,6 +180,14 @@ def _seed(data: dict[str, Any], width: int, height: int) -> tuple[float, float] 
         message = f"The seed point ({x:g}, {y:g}) lies outside the {width}×{height} upright image."
         raise ValidationFailed(message, errors={"files": {"seed_x": [message], "seed_y": [message]}})
     return (float(x), float(y))
+
+
+def _check_box(box: list[float] | None) -> None:
+    """The box's own shape; where it lies in the photo, and that it holds the tap, the
+    estimator checks (AnchorRejected)."""
+    if box is not None and not (box[0] < box[2] and box[1] < box[3]):
+        message = "The box has no size: it needs x0 < x1 and y0 < y1."
+        raise ValidationFailed(message, errors={"files": {"box": [message]}})
 
 
 def _check_polygon(points: list[list[float]], width: int, height: int) -> None:
