@@ -1,4 +1,4 @@
-"""Ulcer area from a phone photo with a calibration marker (pure numpy + Pillow, no Flask).
+"""Ulcer area from a phone photo with a calibration marker (numpy, OpenCV, Pillow; no Flask).
 
 Public API: `measure_file`, `measure_image`, `polygon_area_px`, `polygon_area_mm2` and the
 result types; everything else in the package is an implementation detail.

@@ -14,13 +14,14 @@ import os
 from collections.abc import Sequence
 from typing import BinaryIO
 
+import cv2
 import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from backend.imaging import geometry, segment
 from backend.imaging.labels import outer_boundary
-from backend.imaging.marker import MarkerSearch, blue_mask, find_marker, side_px, sticker_quad
+from backend.imaging.marker import MarkerSearch, find_marker, side_px, sticker_quad
 from backend.imaging.result import Analysis, AnchorRejected, Box, MarkerSpec, Point, QualityFlag, RetakeReason, Status
 
 ALGORITHM_VERSION = "2.0.0"
@@ -32,6 +33,7 @@ MAX_TILT_DEG = 35.0
 MIN_SIDE_PX = 8  # below this there is nothing to measure
 SMALL_ULCER_DETAIL_PX = 320  # ulcers up to this extent (detail px) are settled at detail resolution
 
+UPSAMPLE = 4.0  # finest interpolation of the coarse region for its outline
 TOO_DARK_P90 = 60.0  # luma (0-255) that 90 % of the frame stays below: an underexposed photo
 WOUND_FILLS_FRAME = 0.5  # outline area / frame area above which the wound cannot be framed with skin
 
@@ -181,15 +183,16 @@ def _measure(
     if _too_dark(work):
         retake.append(RetakeReason.TOO_DARK)
 
-    found = _find_outline(work, work_img, work_scale, detail_img, detail_scale, search, spec, seed, box, outline)
+    found = _find_outline(detail_img, detail_scale, search, work_scale, seed, box, outline)
     if found is None:
         if fit is None:
             return result(Status.NO_MARKER, flags=flags, retake=retake)
         return result(Status.ULCER_NOT_FOUND, flags=flags, retake=retake, **marker_kw)
-    polygon, contrast, touches = found
+    polygon, region = found
+    touches = region.touches_frame
     if touches:
         flags.append(QualityFlag.ULCER_TOUCHES_BORDER)
-    if contrast < segment.LOW_CONTRAST:
+    if region.contrast < segment.LOW_CONTRAST:
         flags.append(QualityFlag.LOW_CONTRAST)
     outline_pts = [(float(x), float(y)) for x, y in polygon]
     area_px = geometry.shoelace(polygon)
@@ -199,7 +202,9 @@ def _measure(
         return result(Status.NO_MARKER, outline=outline_pts, area_px=area_px, flags=flags, retake=retake)
     suggestion = {"outline": outline_pts, "area_px": area_px, "flags": flags, "retake": retake, **marker_kw}
     anchored = seed is not None or box is not None or (outline is not None and len(outline) >= 3)
-    if not anchored or touches or not _trusted(polygon, seed, box):
+    # Confined to its box (or the window around a lone tap) and still reaching its edge: the
+    # outline most likely runs on into the skin, or the wound on beyond the box.
+    if not anchored or touches or region.touches_limit or not _trusted(polygon, seed, box):
         return result(Status.NEEDS_OUTLINE, **suggestion)
     area_mm2 = geometry.polygon_area_mm2(outline_pts, homography.tolist())
     status = Status.LOW_QUALITY if flags else Status.OK
@@ -236,165 +241,41 @@ def _too_dark(work: NDArray[np.uint8]) -> bool:
 
 
 def _find_outline(
-    work: NDArray[np.uint8],
-    work_img: Image.Image,
-    work_scale: float,
     detail_img: Image.Image,
     detail_scale: float,
     search: MarkerSearch,
-    spec: MarkerSpec,
+    work_scale: float,
     seed: Point | None,
     box: Box | None,
     outline: Sequence[Point] | None,
-) -> tuple[F64, float, bool] | None:
-    """The ulcer's outline (full-res px), edge contrast and border contact; None if not found."""
-    wh, ww = work.shape[:2]
-    to_work = 1.0 / work_scale
-    exclusion_polys = [q * 1.0 for q in search.exclusion]
+) -> tuple[F64, segment.Region] | None:
+    """The ulcer's outline (full-res px) and the region it bounds; None if not found."""
+    to_detail = 1.0 / detail_scale
+    exclusion = [q * (work_scale / detail_scale) for q in search.exclusion]
     if search.fit is not None:
-        exclusion_polys.append(sticker_quad(search.fit.corners) * to_work)
-    exclude = segment.polygon_mask((wh, ww), [_grow(q, 1.12) for q in exclusion_polys])
-    exclude |= segment.dilate(blue_mask(work, spec.color_srgb), 2)
-    seed_work = None
-    if seed is not None:
-        seed_work = (min(ww - 1, int(seed[0] * to_work)), min(wh - 1, int(seed[1] * to_work)))
-    hint = None
-    if box is not None:
-        x0, y0, x1, y1 = box
-        outline = [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
-    if outline is not None and len(outline) >= 3:
-        hint = segment.polygon_mask((wh, ww), [np.asarray(outline, dtype=np.float64) * to_work])
-        hint = segment.dilate(hint, max(2, int(0.01 * max(wh, ww))))
-    dist = segment.wound_score(work, exclude)
-    core = segment.find_core(dist, exclude, seed_work, hint)
-    if core is None:
+        exclusion.append(sticker_quad(search.fit.corners) * to_detail)
+    if box is None and outline is not None and len(outline) >= 3:
+        pts = np.asarray(outline, dtype=np.float64)
+        box = (float(pts[:, 0].min()), float(pts[:, 1].min()), float(pts[:, 0].max()), float(pts[:, 1].max()))
+    seed_d = None if seed is None else (seed[0] * to_detail, seed[1] * to_detail)
+    box_d = None if box is None else (box[0] * to_detail, box[1] * to_detail, box[2] * to_detail, box[3] * to_detail)
+    region = segment.find_ulcer(np.asarray(detail_img), exclusion, seed_d, box_d)
+    if region is None:
         return None
-    band_w = max(2, round(0.004 * max(wh, ww)))
-    protect = segment.erode(core & (dist > 1.0), 1)
-    ratio = work_scale / detail_scale  # detail px per work px
-    ys, xs = np.nonzero(core)
-    extent = max(int(xs.max() - xs.min()), int(ys.max() - ys.min())) + 1
-    if ratio > 1.01 and extent * ratio <= SMALL_ULCER_DETAIL_PX:
-        # Small ulcer: settle its edge directly on the detail image (a small crop, cheap), where
-        # a pixel of edge error costs the least area.
-        polygon, contrast, touches = _settle_on_detail(core, protect, exclude, detail_img, detail_scale, ratio)
-    else:
-        settled = segment.settle_boundary(work_img, core, exclude, band_w, protect, iterations=4)
-        # --- refine the edge on the detail image, in a crop around the region
-        polygon, contrast, touches = _refine_outline(settled, detail_img, detail_scale, work_scale)
-    if polygon is None:
-        return None
-    return polygon, contrast, touches
-
-
-def _grow(quad: F64, factor: float) -> F64:
-    c = quad.mean(axis=0)
-    return np.asarray(c + (quad - c) * factor, dtype=np.float64)
-
-
-def _settle_on_detail(
-    core: NDArray[np.bool_],
-    protect: NDArray[np.bool_],
-    exclude: NDArray[np.bool_],
-    detail_img: Image.Image,
-    detail_scale: float,
-    ratio: float,
-) -> tuple[F64 | None, float, bool]:
-    """Settle the edge of a small region on a detail-image crop; outline in full-res px."""
-    wh, ww = core.shape
-    dw, dh = detail_img.size
-    ys, xs = np.nonzero(core)
-    band = max(2, round(ratio * 1.2))
-    margin = band * 7 + 2  # detail px: room for the passes of settle_boundary
-    x0 = max(0, int(xs.min() * ratio) - margin)
-    y0 = max(0, int(ys.min() * ratio) - margin)
-    x1 = min(dw, math.ceil((xs.max() + 1) * ratio) + margin)
-    y1 = min(dh, math.ceil((ys.max() + 1) * ratio) + margin)
-    yi = np.minimum(((np.arange(y0, y1) + 0.5) / ratio).astype(np.int64), wh - 1)
-    xi = np.minimum(((np.arange(x0, x1) + 0.5) / ratio).astype(np.int64), ww - 1)
-    crop = detail_img.crop((x0, y0, x1, y1))
-    start = core[yi][:, xi]
-    settled = segment.settle_boundary(
-        crop, start, exclude[yi][:, xi], band, protect[yi][:, xi], iterations=4, want_means=False
-    )
-    lab = segment.to_lab(crop)
-    return _outline(settled.mask, lab, (x0, y0, x1, y1), (dw, dh), detail_scale)
-
-
-def _outline(
-    mask: NDArray[np.bool_],
-    lab: NDArray[np.float32],
-    box: tuple[int, int, int, int],
-    detail_size: tuple[int, int],
-    detail_scale: float,
-) -> tuple[F64 | None, float, bool]:
-    """Polygon (full-res px), edge contrast and border contact of a region found in a crop."""
-    x0, y0, x1, y1 = box
-    dw, dh = detail_size
-    band_c = max(2, round(0.004 * max(dw, dh)))
-    contrast = segment.edge_contrast(lab, mask, band_c)
-    touches = bool(
-        (y0 == 0 and mask[0].any())
-        or (x0 == 0 and mask[:, 0].any())
-        or (y1 == dh and mask[-1].any())
-        or (x1 == dw and mask[:, -1].any())
-    )
+    # The cut was made on a reduced crop: interpolated up to (at most) detail resolution, its
+    # edge runs between the coarse pixels instead of along their staircase.
+    up = min(UPSAMPLE, 1.0 / region.scale)
+    mask = region.mask
+    if up > 1.0:
+        h, w = mask.shape
+        size = (round(w * up), round(h * up))
+        mask = cv2.resize(mask.astype(np.float32), size, interpolation=cv2.INTER_LINEAR) > 0.5
+        up = size[0] / w
     poly = outer_boundary(mask)
     if len(poly) < 3:
-        return None, contrast, touches
+        return None
     # Midpoints of the pixel-edge staircase: a smooth outline whose area is the pixel count
     # minus half a pixel, instead of the jagged staircase itself.
-    mids = (poly + np.roll(poly, -1, axis=0)) / 2.0
-    simple = geometry.simplify(mids, 0.5)
-    full = (simple + np.array([x0, y0], dtype=np.float64)) * detail_scale
-    return full, contrast, touches
-
-
-def _refine_outline(
-    settled: segment.Settled,
-    detail_img: Image.Image,
-    detail_scale: float,
-    work_scale: float,
-) -> tuple[F64 | None, float, bool]:
-    """Re-decide the pixels along the edge on the detail image (crop only); outline in full-res px.
-
-    The local inside/outside colours come from the working image (they vary slowly); only
-    pixels within one working pixel of the edge are compared again, at detail resolution.
-    """
-    region = settled.mask
-    wh, ww = region.shape
-    dw, dh = detail_img.size
-    ratio = work_scale / detail_scale  # detail px per work px
-    ys, xs = np.nonzero(region)
-    if len(ys) == 0:
-        return None, 0.0, False
-    pad = 3
-    x0 = max(0, int((xs.min() - pad) * ratio))
-    y0 = max(0, int((ys.min() - pad) * ratio))
-    x1 = min(dw, math.ceil((xs.max() + 1 + pad) * ratio))
-    y1 = min(dh, math.ceil((ys.max() + 1 + pad) * ratio))
-    crop = detail_img.crop((x0, y0, x1, y1))
-    # Detail crop pixel centres looked up in the work grid (nearest).
-    yi = np.minimum(((np.arange(y0, y1) + 0.5) / ratio).astype(np.int64), wh - 1)
-    xi = np.minimum(((np.arange(x0, x1) + 0.5) / ratio).astype(np.int64), ww - 1)
-    start = region[yi][:, xi]
-    lab = segment.to_lab(crop)
-    mask = start
-    if ratio > 1.01:
-        edge_w = segment.dilate(region, 1) & ~segment.erode(region, 1)
-        by0, by1, bx0, bx1 = settled.box
-        zy, zx = np.nonzero(edge_w[yi][:, xi])
-        my = np.clip(yi[zy] - by0, 0, by1 - by0 - 1)
-        mx = np.clip(xi[zx] - bx0, 0, bx1 - bx0 - 1)
-        ok = settled.ok[my, mx]
-        zy, zx, my, mx = zy[ok], zx[ok], my[ok], mx[ok]
-        px = lab[zy, zx].astype(np.float64)
-        px[:, 0] *= segment.L_WEIGHT
-        d_in = np.sum((px - settled.mu_in[my, mx]) ** 2, axis=1)
-        d_out = np.sum((px - settled.mu_out[my, mx]) ** 2, axis=1)
-        new = start.copy()
-        new[zy, zx] = d_in < d_out
-        tidy = segment.tidy_region(new, start)
-        if tidy is not None:
-            mask = tidy
-    return _outline(mask, lab, (x0, y0, x1, y1), (dw, dh), detail_scale)
+    mids = geometry.simplify((poly + np.roll(poly, -1, axis=0)) / 2.0, 0.5)
+    full = (mids / (region.scale * up) + np.array(region.origin, dtype=np.float64)) * detail_scale
+    return full, region
