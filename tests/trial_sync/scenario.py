@@ -188,7 +188,8 @@ class Scenario:
         None (left in the queue)."""
 
         def post() -> None:
-            data, truth = synthetic(3)
+            # Another image for a participant's second ulcer: two ulcers tapped in one image must be two wounds.
+            data, truth = synthetic(4 if label == "TOE" else 3)
             patient = self.patients[who]
             uploaded = upload(
                 self.client,
