@@ -196,8 +196,13 @@ def _measure(
         flags.append(QualityFlag.LOW_CONTRAST)
     outline_pts = [(float(x), float(y)) for x, y in polygon]
     area_px = geometry.shoelace(polygon)
-    if area_px > WOUND_FILLS_FRAME * fw * fh:
+    fills = area_px > WOUND_FILLS_FRAME * fw * fh
+    if seed is not None and not fills:
+        seed_d = (seed[0] / detail_scale, seed[1] / detail_scale)
+        fills = segment.like_tap_share(np.asarray(detail_img), seed_d) > WOUND_FILLS_FRAME
+    if fills:
         retake.append(RetakeReason.WOUND_FILLS_FRAME)
+        touches = True  # the wound runs on beyond the frame: no outline of it can be trusted
     if fit is None or homography is None:
         return result(Status.NO_MARKER, outline=outline_pts, area_px=area_px, flags=flags, retake=retake)
     suggestion = {"outline": outline_pts, "area_px": area_px, "flags": flags, "retake": retake, **marker_kw}

@@ -34,6 +34,7 @@ ITERATIONS = 5
 GRABCUT_SEED = 16
 FILLED = 0.7  # share of the box a region may cover before the cut is made again from the tap
 LOW_CONTRAST = 10.0  # inside-vs-outside Lab distance along the final edge below which we flag
+LIKE_TAP = 12.0  # Lab distance (L weighted) within which a pixel looks like the tapped tissue
 L_WEIGHT = 0.6  # lighting gradients and vignetting move L far more than they move hue
 
 cv2.setNumThreads(1)  # one core per measurement: uploads are measured in parallel processes
@@ -229,3 +230,19 @@ def edge_contrast(rgb: U8Array, mask: BoolArray) -> float:
     lab[..., 1:] -= 128.0
     d = np.median(lab[inner], axis=0) - np.median(lab[outer], axis=0)
     return float(math.sqrt((L_WEIGHT * d[0]) ** 2 + d[1] ** 2 + d[2] ** 2))
+
+
+def like_tap_share(detail: U8Array, seed: tuple[float, float]) -> float:
+    """Share of the photo whose colour is within LIKE_TAP of the tap's (a wound filling the frame)."""
+    h, w = detail.shape[:2]
+    s = min(1.0, SIDE / max(h, w))
+    small = detail
+    if s < 1.0:
+        small = np.asarray(cv2.resize(detail, None, fx=s, fy=s, interpolation=cv2.INTER_AREA), dtype=np.uint8)
+    lab = cv2.cvtColor(small, cv2.COLOR_RGB2Lab).astype(np.float32)
+    sh, sw = lab.shape[:2]
+    x, y = min(sw - 1, int(seed[0] * s)), min(sh - 1, int(seed[1] * s))
+    ref = np.median(lab[max(0, y - 2) : y + 3, max(0, x - 2) : x + 3].reshape(-1, 3), axis=0)
+    d = lab - ref
+    d[..., 0] *= L_WEIGHT
+    return float(np.mean(np.sqrt(np.sum(d * d, axis=-1)) < LIKE_TAP))

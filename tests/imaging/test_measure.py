@@ -307,3 +307,20 @@ def test_dark_photo_asks_for_a_retake() -> None:
     a = measure_image(dark, seed=tap(FLAT, ULCER))
     assert RetakeReason.TOO_DARK in a.retake
     assert RetakeReason.TOO_DARK not in measure_image(flat_scene(), seed=tap(FLAT, ULCER)).retake
+
+
+def test_wound_filling_the_frame_asks_for_a_retake() -> None:
+    # A 70 mm radius ulcer at 5 px/mm: 350 px radius around the frame's centre (400, 300) in
+    # an 800 x 600 frame, so it covers about 0.8 of the frame and runs off every side.
+    h = similarity(5.0, 0.0, (400.0, 300.0))
+    ulcer = Ulcer(centre_mm=(0.0, 0.0), radius_mm=70.0, erythema_mm=0.0)
+    a = measure_image(render(SIZE, h, ulcer, marker=False), seed=(400.0, 300.0))
+    assert RetakeReason.WOUND_FILLS_FRAME in a.retake
+    assert a.area_mm2 is None
+
+
+def test_the_same_photo_gives_the_same_outline() -> None:
+    # GrabCut's k-means starts from OpenCV's global RNG: earlier calls must not change it.
+    first = measure_image(flat_scene(), seed=tap(FLAT, ULCER))
+    measure_image(tilted_scene(), seed=tap(TILTED, TILTED_ULCER))
+    assert measure_image(flat_scene(), seed=tap(FLAT, ULCER)).outline == first.outline
