@@ -40,7 +40,7 @@ from backend.trial_sync.export import export_csv
 from backend.trial_sync.service import last_runs, row_counts, run_trial_sync
 from backend.trial_sync.target import SqlTrialTarget, TrialDatabase, ViewBlocked
 from backend.ulcers import intake
-from backend.ulcers.service import reanalyse_photos
+from backend.ulcers.upkeep import reanalyse_photos
 
 db_cli = AppGroup("db", help="The operational database.")
 protocol_cli = AppGroup("protocol", help="Study protocols.")

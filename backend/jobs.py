@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 
 from backend.diary.service import scan_missed_diaries
 from backend.reminders.service import retire_stale_devices
-from backend.ulcers.service import sweep_orphan_photos
 from backend.ulcers.storage import PhotoStore
+from backend.ulcers.upkeep import sweep_orphan_photos
 
 JOBS_APP = "backend.app:create_jobs_app"  # configuration, database and commands; no API, no portal
 

@@ -28,8 +28,10 @@ from backend.studies.document import StudyProtocol
 from backend.studies.service import current_protocol
 from backend.studies.timeline import study_day, study_week
 from backend.symptoms.service import symptoms_query
+from backend.ulcers.history import area_history
 from backend.ulcers.models import UlcerPhoto
-from backend.ulcers.service import area_history, review_queue, ulcers_query
+from backend.ulcers.review import review_queue
+from backend.ulcers.service import ulcers_query
 from backend.walks.service import walk_tests_query
 
 QUEUE_LIMIT = 100

@@ -23,6 +23,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    send_file,
     session,
     url_for,
 )
@@ -52,8 +53,9 @@ from backend.staff import roles
 from backend.studies.models import Site
 from backend.studies.protocol import flatten_errors
 from backend.ulcers.models import RejectReason, UlcerPhoto
+from backend.ulcers.photos import photo_image, read_photo
+from backend.ulcers.review import review_photo, review_queue
 from backend.ulcers.schemas import ReviewSchema
-from backend.ulcers.service import photo_image, read_photo, review_photo, review_queue
 
 blp = Blueprint("portal", __name__, url_prefix="/portal", template_folder="templates", static_folder="static")
 
@@ -235,7 +237,7 @@ def photo_file(photo_id: int) -> Response:
     image = photo_image(
         get_session(), current_app.extensions["limbtrack_photo_store"], _actor(), photo_id, False, g.now
     )
-    return Response(image.data, mimetype=image.media_type, headers={"Cache-Control": "no-store"})
+    return send_file(image.stream, mimetype=image.media_type)
 
 
 @blp.post("/photos/<id:photo_id>/review")

@@ -97,6 +97,7 @@ class UlcerPhoto(PatientEntryMixin, Base):
     seed_x: Mapped[float | None]
     seed_y: Mapped[float | None]
     patient_outline: Mapped[list[list[float]] | None] = mapped_column(JSON)
+    patient_box: Mapped[list[float] | None] = mapped_column(JSON)  # [x0, y0, x1, y1] upright px
     # The marker the protocol printed when the photo was taken: a reanalysis years later
     # measures against this one, not against whatever the protocol says by then.
     marker_side_mm: Mapped[float]
@@ -133,6 +134,8 @@ class PhotoAnalysis(Base):
     mm_per_px: Mapped[float | None]
     homography: Mapped[list[list[float]] | None] = mapped_column(JSON)
     flags: Mapped[list[str]] = mapped_column(JSON)
+    # Why the patient should take the photo again (empty when it is fine).
+    retake: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
 
     photo: Mapped[UlcerPhoto] = relationship(back_populates="analyses")
 

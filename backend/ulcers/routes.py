@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, current_app
+from flask import Response, current_app, send_file
 from flask.views import MethodView
 
 from backend.auth import policy
@@ -13,7 +13,7 @@ from backend.core.blueprint import Blueprint, created_or_replay, upload_limit
 from backend.core.pagination import paginate_query
 from backend.core.timeutil import utcnow
 from backend.db import get_session
-from backend.ulcers import intake, service
+from backend.ulcers import history, intake, photos, review, service
 from backend.ulcers.models import Ulcer, UlcerPhoto
 from backend.ulcers.schemas import (
     AreaHistorySchema,
@@ -72,7 +72,7 @@ class OwnUlcerPhotos(MethodView):
         """List the photos of one of your ulcers, newest first."""
         actor = current_actor()
         assert actor.participant_id is not None
-        query = service.photos_query(get_session(), actor, actor.participant_id, ulcer_id, utcnow())
+        query = photos.photos_query(get_session(), actor, actor.participant_id, ulcer_id, utcnow())
         return paginate_query(get_session(), query, pagination_parameters)
 
     @blp.auth(patient=True)
@@ -91,7 +91,7 @@ class OwnUlcerPhotos(MethodView):
         """
         upload = data.pop("image")
         image_bytes = upload.stream.read(intake.MAX_BYTES + 1)
-        result = service.record_photo(
+        result = photos.record_photo(
             get_session(), photo_store(), current_actor(), ulcer_id, data, image_bytes, utcnow()
         )
         return created_or_replay(result)
@@ -143,7 +143,7 @@ class ParticipantUlcerPhotos(MethodView):
     @blp.paginate()
     def get(self, participant_id: int, ulcer_id: int, pagination_parameters: Any) -> list[UlcerPhoto]:
         """List the photos of a participant's ulcer, newest first."""
-        query = service.photos_query(get_session(), current_actor(), participant_id, ulcer_id, utcnow())
+        query = photos.photos_query(get_session(), current_actor(), participant_id, ulcer_id, utcnow())
         return paginate_query(get_session(), query, pagination_parameters)
 
 
@@ -154,7 +154,7 @@ class UlcerAreaHistory(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, participant_id: int, ulcer_id: int) -> dict[str, Any]:
         """Show an ulcer's areas by date, with percent change from the first reviewed measurement."""
-        return service.area_history(get_session(), current_actor(), participant_id, ulcer_id, utcnow())
+        return history.area_history(get_session(), current_actor(), participant_id, ulcer_id, utcnow())
 
 
 @blp.route("/photos/<id:photo_id>")
@@ -164,7 +164,7 @@ class PhotoById(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, photo_id: int) -> UlcerPhoto:
         """Show a photo's analysis (every algorithm version) and review."""
-        return service.read_photo(get_session(), current_actor(), photo_id, utcnow())
+        return photos.read_photo(get_session(), current_actor(), photo_id, utcnow())
 
 
 @blp.route("/photos/<id:photo_id>/image")
@@ -177,8 +177,8 @@ class PhotoImage(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, args: dict[str, Any], photo_id: int) -> Response:
         """Download a photo as stored (no metadata), optionally with the outline drawn on it."""
-        image = service.photo_image(get_session(), photo_store(), current_actor(), photo_id, args["outline"], utcnow())
-        return Response(image.data, mimetype=image.media_type)
+        image = photos.photo_image(get_session(), photo_store(), current_actor(), photo_id, args["outline"], utcnow())
+        return send_file(image.stream, mimetype=image.media_type)
 
 
 @blp.route("/photos/<id:photo_id>/review")
@@ -191,7 +191,7 @@ class PhotoReviewView(MethodView):
     @blp.alt_response(423, response="LOCKED")
     def post(self, data: dict[str, Any], photo_id: int) -> UlcerPhoto:
         """Accept, correct (send the outline) or reject (send the reason) a photo's estimate."""
-        return service.review_photo(get_session(), current_actor(), photo_id, data, utcnow())
+        return review.review_photo(get_session(), current_actor(), photo_id, data, utcnow())
 
 
 @blp.route("/review/photos")
@@ -201,7 +201,7 @@ class ReviewQueue(MethodView):
     @blp.paginate()
     def get(self, pagination_parameters: Any) -> list[UlcerPhoto]:
         """List your sites' unreviewed photos, oldest first."""
-        return paginate_query(get_session(), service.review_queue(current_actor()), pagination_parameters)
+        return paginate_query(get_session(), review.review_queue(current_actor()), pagination_parameters)
 
 
 def _study_id() -> int:
@@ -217,7 +217,7 @@ class CalibrationMarkerPng(MethodView):
     @blp.response(200, BINARY, content_type="image/png", description="The marker sheet at exact size for `dpi`")
     def get(self, args: dict[str, Any]) -> Response:
         """Download the study's calibration marker to print at 100 % (PNG with its resolution)."""
-        sheet = service.printable_marker(get_session(), _study_id(), args["dpi"])
+        sheet = photos.printable_marker(get_session(), _study_id(), args["dpi"])
         return Response(sheet, mimetype="image/png")
 
 
@@ -228,5 +228,5 @@ class CalibrationMarkerPdf(MethodView):
     @blp.response(200, BINARY, content_type="application/pdf", description="The marker sheet as a PDF page")
     def get(self, args: dict[str, Any]) -> Response:
         """Download the study's calibration marker as a PDF to print at 100 %."""
-        sheet = service.printable_marker(get_session(), _study_id(), args["dpi"], pdf=True)
+        sheet = photos.printable_marker(get_session(), _study_id(), args["dpi"], pdf=True)
         return Response(sheet, mimetype="application/pdf")

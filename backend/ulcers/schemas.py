@@ -86,6 +86,25 @@ class JsonPolygon(fields.String):
             raise ValidationError("Not valid JSON; send [[x, y], ...].") from None
 
 
+_UNSIGNED = _NUMBER.removeprefix("-?")
+# Four numbers, none negative; that x0 < x1 and y0 < y1 is the service's check (the spec cannot say it).
+BOX_TEXT = rf"^{_WS}\[{_WS}{_UNSIGNED}({_WS},{_WS}{_UNSIGNED}){{3}}{_WS}\]{_WS}$"
+
+
+class JsonBox(fields.String):
+    """A box sent in a form field as JSON text: [x0, y0, x1, y1] in upright image pixels."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("metadata", {})["pattern"] = BOX_TEXT
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list[float]:  # type: ignore[override]
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if not re.match(BOX_TEXT, text):
+            raise ValidationError("Send JSON text: [x0, y0, x1, y1] with four numbers, none negative.")
+        return [float(v) for v in json.loads(text)]
+
+
 def _polygon(points: Any) -> list[list[float]]:
     if not isinstance(points, list) or not 3 <= len(points) <= MAX_POINTS:
         raise ValidationError(f"Send a list of 3 to {MAX_POINTS} [x, y] points.")
@@ -112,12 +131,24 @@ class PhotoUploadSchema(EntryCreateSchema):
     outline = JsonPolygon(
         metadata={"description": "Optional outline drawn by the patient, JSON text: [[x, y], ...] in upright pixels"}
     )
+    box = JsonBox(
+        metadata={
+            "description": "Optional rough box the patient drew around the wound, JSON text: [x0, y0, x1, y1] in "
+            "upright pixels; it must contain the tap. One ulcer per upload: for several ulcers in one photo, "
+            "upload the same image once per ulcer with its own tap or box"
+        }
+    )
 
 
 class AnalysisSchema(BaseSchema):
     algorithm_version = fields.String()
     analysed_at = fields.AwareDateTime()
-    status = fields.String(metadata={"description": "ok, no_marker, ulcer_not_found or low_quality"})
+    status = fields.String(
+        metadata={
+            "description": "ok, low_quality, needs_outline (the outline is only a suggestion for the nurse: no mm²), "
+            "no_marker or ulcer_not_found"
+        }
+    )
     outline = fields.List(_POINT, allow_none=True)
     area_px = fields.Float(allow_none=True)
     area_mm2 = fields.Float(
@@ -127,6 +158,13 @@ class AnalysisSchema(BaseSchema):
     mm_per_px = fields.Float(allow_none=True)
     homography = fields.List(fields.List(fields.Float()), allow_none=True)
     flags = fields.List(fields.String())
+    retake = fields.List(
+        fields.String(),
+        metadata={
+            "description": "Why to take the photo again while the phone is in hand: blurred, no_marker, "
+            "marker_cut_by_edge, too_dark, marker_too_small, wound_fills_frame (empty when fine)"
+        },
+    )
 
 
 class ReviewSchema(BaseSchema):
@@ -175,6 +213,7 @@ class PhotoSchema(BaseSchema):
     seed_x = fields.Float(allow_none=True)
     seed_y = fields.Float(allow_none=True)
     patient_outline = fields.List(_POINT, allow_none=True)
+    patient_box = fields.List(StrictFloat(), allow_none=True, metadata={"description": "[x0, y0, x1, y1]"})
     review_status = fields.Enum(ReviewStatus, by_value=True)
     analysis = fields.Nested(
         AnalysisSchema, allow_none=True, metadata={"description": "The newest algorithm version's estimate"}

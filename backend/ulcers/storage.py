@@ -1,7 +1,8 @@
-"""Photo storage by content hash: a directory under var/ on a laptop, an object store later.
+"""Photo storage by content hash, behind a small adapter: a directory on a laptop, an
+object store (S3 and the like) later, with no filesystem path leaving the adapter.
 
-Keys are `<sha256>.<ext>` of the stored (clean) bytes, so the same image is one file and a
-key can never be made to point outside the store.
+Keys are `<sha256>.<ext>` of the stored (clean) bytes, so the same image is one object and
+a key can never be made to point outside the store.
 """
 
 from __future__ import annotations
@@ -12,23 +13,28 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 _KEY = re.compile(r"^[0-9a-f]{64}\.(jpg|png)$")
 
 
 class PhotoStore(Protocol):
+    """Where stored photos live. `untouched_for` is in seconds since the object was last
+    written or put again (a re-upload of the same image marks it young)."""
+
     def put(self, key: str, data: bytes) -> None:
         """Store `data` under `key` (a no-op but for its age if it is there already)."""
 
-    def get(self, key: str) -> bytes: ...
+    def open(self, key: str) -> BinaryIO:
+        """A binary stream of the stored object, to read and close; KeyError if missing."""
 
-    def path(self, key: str) -> Path: ...
+    def exists(self, key: str) -> bool: ...
 
-    def keys_older_than(self, seconds: float) -> Iterator[str]: ...
+    def delete(self, key: str, *, untouched_for: float = 0.0) -> bool:
+        """Delete `key` unless it was written or put again within `untouched_for`; True if deleted."""
 
-    def delete_if_older(self, key: str, seconds: float) -> bool:
-        """Delete `key` unless it was written or reused within `seconds`; True if deleted."""
+    def keys(self, *, untouched_for: float = 0.0) -> Iterator[str]:
+        """Stored keys not written or put again within `untouched_for`."""
 
 
 class FilesystemPhotoStore:
@@ -38,13 +44,13 @@ class FilesystemPhotoStore:
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    def path(self, key: str) -> Path:
+    def _file(self, key: str) -> Path:
         if not _KEY.match(key):
             raise ValueError(f"not a photo key: {key!r}")
         return self.root / key[:2] / key[2:4] / key
 
     def put(self, key: str, data: bytes) -> None:
-        target = self.path(key)
+        target = self._file(key)
         if target.exists():
             # The same image again: mark it young, so the orphan sweep leaves it to the
             # upload that is about to commit a row for it.
@@ -62,29 +68,36 @@ class FilesystemPhotoStore:
             Path(tmp).unlink(missing_ok=True)
             raise
 
-    def get(self, key: str) -> bytes:
-        return self.path(key).read_bytes()
-
-    def delete_if_older(self, key: str, seconds: float) -> bool:
-        target = self.path(key)
+    def open(self, key: str) -> BinaryIO:
         try:
-            if target.stat().st_mtime >= time.time() - seconds:
+            return self._file(key).open("rb")
+        except FileNotFoundError:
+            raise KeyError(key) from None
+
+    def exists(self, key: str) -> bool:
+        return self._file(key).is_file()
+
+    def delete(self, key: str, *, untouched_for: float = 0.0) -> bool:
+        target = self._file(key)
+        try:
+            if untouched_for and target.stat().st_mtime >= time.time() - untouched_for:
                 return False
+            target.unlink()
         except FileNotFoundError:
             return False
-        target.unlink(missing_ok=True)
         return True
 
-    def keys_older_than(self, seconds: float) -> Iterator[str]:
-        """Stored keys last modified more than `seconds` ago (temporary files included as
-        their own names are not keys: they are removed here directly)."""
-        cutoff = time.time() - seconds
+    def keys(self, *, untouched_for: float = 0.0) -> Iterator[str]:
+        """Temporary files of a write that died before its rename are removed here once
+        they are as old: their names are not keys."""
+        cutoff = time.time() - untouched_for
         if not self.root.exists():
             return
         for file in self.root.glob("*/*/*"):
-            if file.stat().st_mtime >= cutoff:
+            if untouched_for and file.stat().st_mtime >= cutoff:
                 continue
             if file.name.startswith(".upload-"):
-                file.unlink(missing_ok=True)  # a write that died before its rename
+                if untouched_for:  # never a write that may still be under way
+                    file.unlink(missing_ok=True)
             elif _KEY.match(file.name):
                 yield file.name

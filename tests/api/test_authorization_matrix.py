@@ -57,8 +57,9 @@ from backend.symptoms.schemas import SymptomReportCreateSchema
 from backend.symptoms.service import record_symptom
 from backend.trial_sync.service import run_trial_sync
 from backend.trial_sync.target import SqlTrialTarget
+from backend.ulcers.photos import record_photo
 from backend.ulcers.schemas import UlcerCreateSchema
-from backend.ulcers.service import create_ulcer, record_photo
+from backend.ulcers.service import create_ulcer
 from backend.walks.schemas import WalkTestCreateSchema
 from backend.walks.service import record_walk_test
 from tests.factories import PASSWORD, Factory, bearer
@@ -863,7 +864,7 @@ def call(
         kwargs.update(data=data, content_type=f"multipart/form-data; boundary={boundary}")
     elif body is not None:
         kwargs["json"] = body
-    return scene.make.client.open(url, method=method, **kwargs)
+    return scene.make.client.open(url, method=method, buffered=True, **kwargs)  # closes a streamed photo
 
 
 def audit_count(scene: Scene) -> int:

@@ -84,7 +84,10 @@ def site(own_engine: Engine, tmp_path: Path) -> Iterator[Site]:
         assert ulcer.status_code == 201, ulcer.json
         photos = []
         for seed in (4, 5, 6):
-            response = upload(make.client, patient.headers, ulcer.json["id"], synthetic(seed)[0])
+            data, truth = synthetic(seed)  # tapped, as the app does: without an anchor there is no estimate
+            response = upload(
+                make.client, patient.headers, ulcer.json["id"], data, seed_x=truth.seed_px[0], seed_y=truth.seed_px[1]
+            )
             assert response.status_code == 201, response.json
             photos.append(int(response.json["id"]))
         severe = {

@@ -4,7 +4,9 @@ the participant's charts, issue an activation code. Each page is saved as a scre
 
 from __future__ import annotations
 
+import io
 import json
+import math
 import re
 from collections.abc import Iterator
 
@@ -14,9 +16,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.db import get_database
-from backend.ulcers.models import PhotoReview, ReviewStatus, UlcerPhoto
+from backend.ulcers.models import PhotoAnalysis, PhotoReview, ReviewStatus, UlcerPhoto
 from tests.e2e.conftest import ARTIFACTS, CHROMIUM, Site
 from tests.factories import PASSWORD
+from tests.imaging.scenes import render, similarity
+from tests.ulcers.helpers import upload
 
 
 @pytest.fixture(scope="module")
@@ -217,3 +221,66 @@ def assert_reviews(db: Session, site: Site, shown_area: float) -> None:
     assert estimate is not None and corrected.area_mm2 is not None and estimate.area_mm2 is not None
     assert corrected.area_mm2 != pytest.approx(estimate.area_mm2, rel=1e-3)  # the drag changed it
     assert corrected.area_mm2 == pytest.approx(shown_area, abs=0.06)  # what the page showed is what was saved
+
+
+def test_a_nurse_draws_an_outline_where_the_estimator_found_none(page: Page, site: Site, console: list[str]) -> None:
+    """A photo with the marker but no outline: a freehand loop gives an outline at once; then
+    "Draw a new outline", four clicks and a click on the first point; the area shown live is
+    the one saved."""
+    client, headers = site.make.client, site.patient.headers
+    [ulcer] = client.get("/api/v1/me/ulcers", headers=headers).json
+    out = io.BytesIO()
+    render((800, 600), similarity(5.0, 0.0, (100.0, 100.0)), None).save(out, "JPEG", quality=92)  # 5 px/mm
+    uploaded = upload(client, headers, ulcer["id"], out.getvalue(), seed_x=400, seed_y=330)
+    assert uploaded.status_code == 201, uploaded.json
+    photo_id = uploaded.json["id"]
+    with site.app.app_context(), get_database(site.app).sessionmaker() as db:  # what "no wound found" stores
+        analysis = db.scalars(select(PhotoAnalysis).where(PhotoAnalysis.photo_id == photo_id)).one()
+        analysis.status, analysis.outline, analysis.area_px, analysis.area_mm2 = "ulcer_not_found", None, None, None
+        db.commit()
+    sign_in(page, site)
+    page.goto(f"{site.url}/portal/photos/{photo_id}")
+    wait_for_review_script(page)
+    expect(page.locator("#draw-hint")).to_be_visible()
+    save = page.get_by_role("button", name=re.compile("Save corrected outline"))
+    area = page.locator("#corrected-area")
+    expect(save).to_be_disabled()
+    box = page.locator("#photo img").bounding_box()
+    assert box is not None
+
+    def screen(x: float, y: float) -> tuple[float, float]:
+        return box["x"] + x / 800 * box["width"], box["y"] + y / 600 * box["height"]
+
+    # A freehand loop around (400, 330): it becomes an editable outline as soon as it ends.
+    loop = [(400 + 60 * math.cos(a / 10 * math.pi), 330 + 40 * math.sin(a / 10 * math.pi)) for a in range(21)]
+    page.mouse.move(*screen(*loop[0]))
+    page.mouse.down()
+    for x, y in loop[1:]:
+        page.mouse.move(*screen(x, y), steps=3)
+    page.mouse.up()
+    expect(page.locator("#edit-hint")).to_be_visible()
+    expect(area).to_have_text(re.compile(r"^\d+\.\d mm²$"))
+    assert page.locator("svg.overlay circle.handle").count() > 10
+    shot(page, "10-freehand-outline")
+
+    # Start again with points: 100 x 60 px at 5 px/mm is 20 x 12 mm = 240 mm².
+    page.get_by_role("button", name="Draw a new outline").click()
+    expect(page.locator("svg.overlay circle.handle")).to_have_count(0)
+    corners = [(350, 300), (450, 300), (450, 360), (350, 360)]
+    for n, corner in enumerate(corners, start=1):
+        page.mouse.click(*screen(*corner))
+        expect(page.locator("svg.overlay circle.handle")).to_have_count(n)
+    expect(save).to_be_enabled()
+    page.mouse.click(*screen(*corners[0]))  # close the loop
+    expect(page.locator("#edit-hint")).to_be_visible()
+    expect(page.locator("svg.overlay circle.handle")).to_have_count(4)
+    shown_area = float(area.inner_text().split()[0])
+    assert shown_area == pytest.approx(240.0, rel=0.03)
+    save.click()
+    expect(page).not_to_have_url(re.compile(f"/portal/photos/{photo_id}$"))
+
+    with site.app.app_context(), get_database(site.app).sessionmaker() as db:
+        review = db.scalars(select(PhotoReview).where(PhotoReview.photo_id == photo_id)).one()
+        assert review.decision.value == "correct" and review.area_mm2 is not None
+        assert review.area_mm2 == pytest.approx(shown_area, abs=0.06)
+    assert [e for e in console if re.search("Content.Security.Policy|uncaught", e)] == []

@@ -57,7 +57,10 @@ def scene(make: Factory, db: Session, clock: time_machine.Traveller) -> Scene:
     assert ulcer.status_code == 201, ulcer.json
     photos = []
     for seed in (1, 2, 3):
-        response = upload(make.client, patient.headers, ulcer.json["id"], synthetic(seed)[0])
+        data, truth = synthetic(seed)  # tapped, as the app does: without an anchor there is no estimate
+        response = upload(
+            make.client, patient.headers, ulcer.json["id"], data, seed_x=truth.seed_px[0], seed_y=truth.seed_px[1]
+        )
         assert response.status_code == 201, response.json
         photos.append(response.json["id"])
     severe = {

@@ -21,7 +21,7 @@ class Browser:
         self.page: TestResponse | None = None
 
     def get(self, url: str, **kwargs: Any) -> TestResponse:
-        response = self.client.get(url, **kwargs)
+        response = self.client.get(url, buffered=True, **kwargs)  # a photo is a stream to close
         if response.mimetype == "text/html":
             self.page = response
         return response

@@ -188,7 +188,9 @@ class Scenario:
         None (left in the queue)."""
 
         def post() -> None:
-            data, truth = synthetic(10)  # its marker square measures 400.0 mm², its half 200.0
+            # Each ulcer its own image (two ulcers tapped in one image must be two wounds); the
+            # marker square of each measures 400.0 mm², its half 200.0.
+            data, truth = synthetic(11 if label == "TOE" else 10)
             patient = self.patients[who]
             uploaded = upload(
                 self.client,

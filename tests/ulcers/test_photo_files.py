@@ -36,11 +36,11 @@ def test_owner_and_site_staff_get_the_stored_image(
     url = f"/api/v1/photos/{photo['id']}/image"
     [stored] = [p for p in photo_dir.rglob("*.jpg")]
     for headers in (patient, staff):
-        response = client.get(url, headers=headers)
+        response = client.get(url, headers=headers, buffered=True)  # closes the streamed file
         assert response.status_code == 200
         assert response.mimetype == "image/jpeg" and response.data == stored.read_bytes()
         assert response.headers["Cache-Control"] == "no-store"
-    drawn = client.get(url, query_string={"outline": "true"}, headers=staff)
+    drawn = client.get(url, query_string={"outline": "true"}, headers=staff, buffered=True)
     assert drawn.status_code == 200 and drawn.data != stored.read_bytes()
     with Image.open(io.BytesIO(drawn.data)) as image:
         assert image.size == (photo["width"], photo["height"])

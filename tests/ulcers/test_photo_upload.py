@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from backend.core.actor import Actor
 from backend.participants.service import change_status
-from backend.ulcers import service
+from backend.ulcers import photos, upkeep
 from backend.ulcers.models import UlcerPhoto
 from tests.ulcers.helpers import T0, T0_TEHRAN, png_bytes, post_multipart, synthetic, upload
 
@@ -270,7 +270,7 @@ def test_a_failure_after_the_file_write_leaves_no_record_and_the_sweep_removes_t
     def broken_audit(*args: object, **kwargs: object) -> None:
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr(service, "record_audit", broken_audit)
+    monkeypatch.setattr(photos, "record_audit", broken_audit)
     data, _ = synthetic(3)
     response = upload(client, patient, ulcer["id"], data)
     assert response.status_code == 500
@@ -279,10 +279,10 @@ def test_a_failure_after_the_file_write_leaves_no_record_and_the_sweep_removes_t
     # The file stays until the sweep: another upload of the same image may be committing.
     [orphan] = stored_files(photo_dir)
     store = app.extensions["limbtrack_photo_store"]
-    assert service.sweep_orphan_photos(db, store) == 0  # young: left alone
+    assert upkeep.sweep_orphan_photos(db, store) == 0  # young: left alone
     two_hours_ago = time.time() - 7200
     os.utime(orphan, (two_hours_ago, two_hours_ago))
-    assert service.sweep_orphan_photos(db, store) == 1
+    assert upkeep.sweep_orphan_photos(db, store) == 1
     assert not orphan.exists()
 
 

@@ -2,8 +2,11 @@
 // points on an edge (click or press on the edge, then drag), Alt-click to remove; the
 // corrected area is shown before saving, computed as the server does (each vertex through
 // the image->mm homography, then the shoelace formula). An outline that crosses itself
-// cannot be saved (the server refuses it too). Keyboard: A accept, C save the outline,
-// R reject, N next photo. Texts shown come from the template (data-* attributes).
+// cannot be saved (the server refuses it too). With no suggestion (or after "Draw a new
+// outline") the nurse draws one: clicks place points, a drag draws a freehand loop, a click
+// on the first point ends the drawing; the area shows live as soon as there are 3 points.
+// Keyboard: A accept, C save the outline, R reject, N next photo. Texts shown come from
+// the template (data-* attributes).
 (function () {
   "use strict";
   var figure = document.getElementById("photo");
@@ -23,6 +26,9 @@
     return document.getElementById(id);
   }).filter(Boolean);
   var editable = Boolean(save);
+  var drawing = editable && original.length === 0;
+  var stroke = null;  // a press while drawing: a click places a point, a drag a freehand loop
+  var MAX_POINTS = 500;  // the server's limit
   var dragging = -1;
   var submitting = false;
 
@@ -105,8 +111,8 @@
     }
     if (!points.length) { return; }
     var list = points.map(String).join(" ");
-    svg.appendChild(el("polygon", {"class": "outline", points: list}));
-    if (editable) {
+    svg.appendChild(el(drawing && points.length < 3 ? "polyline" : "polygon", {"class": "outline", points: list}));
+    if (editable && !drawing) {
       // A wide transparent stroke along the edge takes the clicks that add a point.
       var edge = el("polygon", {"class": "edge", points: list});
       edge.addEventListener("pointerdown", addPoint);
@@ -119,6 +125,10 @@
           if (event.button !== 0 || submitting) { return; }
           event.preventDefault();
           event.stopPropagation();
+          if (drawing) {
+            if (i === 0 && points.length >= 3) { drawing = false; update(); }  // the loop is closed
+            return;
+          }
           if (event.altKey) {
             if (points.length > 3) { points.splice(i, 1); update(); }
             return;
@@ -149,30 +159,87 @@
 
   function update() {
     draw();
+    var drawHint = document.getElementById("draw-hint"), editHint = document.getElementById("edit-hint");
+    if (drawHint) { drawHint.hidden = !drawing; }
+    if (editHint) { editHint.hidden = drawing; }
     var edited = changed();
     var crossing = edited && crossesItself(points);
     var area = crossing ? null : areaMm2(points);
     areaOut.textContent = edited && area !== null ? area.toFixed(1) + " mm²" : areaOut.getAttribute("data-none");
     if (problem) { problem.textContent = crossing ? problem.getAttribute("data-crossing") : ""; }
     if (field) { field.value = JSON.stringify(points); }
-    if (save) { save.disabled = submitting || !edited || crossing || !geometry.homography; }
+    if (save) { save.disabled = submitting || !edited || points.length < 3 || crossing || !geometry.homography; }
   }
 
-  function stopDrag() { dragging = -1; }
+  function stopDrag() { dragging = -1; stroke = null; }
+
+  function far(a, b, distance) {
+    return (a[0] - b[0]) * (a[0] - b[0]) + (a[1] - b[1]) * (a[1] - b[1]) >= distance * distance;
+  }
+
+  // At most MAX_POINTS points, evenly picked along the stroke.
+  function thin(pts) {
+    if (pts.length <= MAX_POINTS) { return pts; }
+    var step = pts.length / MAX_POINTS, kept = [];
+    for (var i = 0; i < MAX_POINTS; i++) { kept.push(pts[Math.floor(i * step)]); }
+    return kept;
+  }
+
+  svg.addEventListener("pointerdown", function (event) {
+    if (!drawing || event.button !== 0 || submitting) { return; }
+    event.preventDefault();
+    stroke = {path: [svgPoint(event)], freehand: false};
+    svg.setPointerCapture(event.pointerId);
+  });
 
   svg.addEventListener("pointermove", function (event) {
+    if (stroke) {
+      var p = svgPoint(event), last = stroke.path[stroke.path.length - 1];
+      if (!stroke.freehand && far(p, stroke.path[0], 3 * radius)) { stroke.freehand = true; }
+      if (stroke.freehand && far(p, last, radius / 2)) {
+        stroke.path.push(p);
+        points = stroke.path.slice();
+        update();
+      }
+      return;
+    }
     if (dragging < 0) { return; }
     points[dragging] = svgPoint(event);
     update();
   });
-  svg.addEventListener("pointerup", stopDrag);
+  svg.addEventListener("pointerup", function () {
+    if (stroke) {
+      if (!stroke.freehand) {
+        points.push(stroke.path[0]);
+      } else {
+        // A loop ends where it began: points back at the start would only fold the outline.
+        var path = stroke.path;
+        while (path.length > 3 && !far(path[path.length - 1], path[0], 2 * radius)) { path.pop(); }
+        points = path.length >= 3 ? thin(path) : [];
+        drawing = points.length === 0;  // a loop is a whole outline: its points can now be moved
+      }
+      stroke = null;
+      update();
+    }
+    stopDrag();
+  });
   svg.addEventListener("pointercancel", stopDrag);
-  svg.addEventListener("lostpointercapture", stopDrag);
+  svg.addEventListener("lostpointercapture", function () { dragging = -1; });
 
   var reset = document.getElementById("reset-outline");
   if (reset) {
     reset.addEventListener("click", function () {
       points = original.map(function (p) { return [p[0], p[1]]; });
+      drawing = original.length === 0;
+      update();
+    });
+  }
+
+  var redraw = document.getElementById("draw-outline");
+  if (redraw) {
+    redraw.addEventListener("click", function () {
+      points = [];
+      drawing = true;
       update();
     });
   }
