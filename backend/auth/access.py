@@ -6,12 +6,9 @@ from flask import current_app, g, request
 
 from backend.auth.service import AuthSettings, authenticate_access_token
 from backend.core.actor import Actor
-from backend.core.request_context import current_actor
 from backend.core.timeutil import utcnow
 from backend.db import get_session
 from backend.errors import AuthenticationError
-
-__all__ = ["CHALLENGE", "auth_settings", "authenticate_request", "client_address", "current_actor"]
 
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="limbtrack"'}
 

@@ -7,7 +7,7 @@ from typing import Any
 from flask.views import MethodView
 
 from backend.auth import activation, service
-from backend.auth.access import auth_settings, client_address, current_actor
+from backend.auth.access import auth_settings, client_address
 from backend.auth.schemas import (
     ActivateSchema,
     ActivationCodeSchema,
@@ -19,7 +19,7 @@ from backend.auth.schemas import (
     TokenPairSchema,
 )
 from backend.core.blueprint import Blueprint
-from backend.core.request_context import request_id
+from backend.core.request_context import current_actor, request_id
 from backend.core.timeutil import utcnow
 from backend.db import get_session
 from backend.participants.scope import participant_in_scope

@@ -6,9 +6,8 @@ from typing import Any
 
 from flask.views import MethodView
 
-from backend.auth import policy
-from backend.auth.access import current_actor
 from backend.core.blueprint import Blueprint, created_or_replay
+from backend.core.request_context import current_actor
 from backend.core.timeutil import utcnow
 from backend.db import get_session
 from backend.reminders import service
@@ -21,6 +20,7 @@ from backend.reminders.schemas import (
     ReminderSettingsSchema,
     ReminderSettingsUpdateSchema,
 )
+from backend.staff import roles
 
 blp = Blueprint("reminders", __name__, url_prefix="/api/v1", description="Push devices and reminders")
 
@@ -70,7 +70,7 @@ class OwnReminderSettings(MethodView):
 
 @blp.route("/participants/<id:participant_id>/devices")
 class ParticipantDevices(MethodView):
-    @blp.auth(policy.READ_PARTICIPANTS)
+    @blp.auth(roles.READ_PARTICIPANTS)
     @blp.response(200, DeviceSchema(many=True))
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, participant_id: int) -> list[PushDevice]:
@@ -80,7 +80,7 @@ class ParticipantDevices(MethodView):
 
 @blp.route("/participants/<id:participant_id>/reminders")
 class ParticipantReminders(MethodView):
-    @blp.auth(policy.READ_PARTICIPANTS)
+    @blp.auth(roles.READ_PARTICIPANTS)
     @blp.arguments(ReminderHistoryArgsSchema, location="query")
     @blp.response(200, ReminderHistorySchema)
     @blp.alt_response(404, response="NOT_FOUND")

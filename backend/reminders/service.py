@@ -10,12 +10,12 @@ from sqlalchemy.orm import Session
 
 from backend.audit.service import record_audit, record_staff_read, snapshot
 from backend.auth.models import AuthSession
-from backend.auth.policy import participant_in_scope
 from backend.core.actor import Actor
 from backend.core.timeutil import local_date
 from backend.db import once_more_after_conflict
 from backend.errors import NotFound, ValidationFailed
 from backend.participants.models import Device, Participant
+from backend.participants.scope import participant_in_scope
 from backend.reminders import schedule
 from backend.reminders.models import PushDelivery, PushDevice, Reminder, ReminderKind, ReminderSettings
 from backend.studies.document import StudyProtocol

@@ -6,8 +6,8 @@ from typing import Any
 
 from flask.views import MethodView
 
-from backend.auth.access import current_actor
 from backend.core.blueprint import Blueprint
+from backend.core.request_context import current_actor
 from backend.core.timeutil import utcnow
 from backend.db import get_session
 from backend.tasks import service

@@ -8,12 +8,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend.auth.policy import participant_in_scope
 from backend.core.actor import Actor
 from backend.core.timeutil import local_date, local_time
 from backend.diary.models import PainScore
 from backend.diary.service import last_closed_diary_day, mean_pain
 from backend.participants.models import Participant, ParticipantStatus
+from backend.participants.scope import participant_in_scope
 from backend.studies.document import Assessment, StudyProtocol
 from backend.studies.service import current_protocol
 from backend.studies.timeline import diary_closes, study_day, study_week, week_closes

@@ -7,10 +7,10 @@ from typing import Any
 from flask import current_app
 from flask.views import MethodView
 
-from backend.auth import policy
-from backend.auth.access import current_actor
 from backend.core.blueprint import Blueprint
+from backend.core.request_context import current_actor
 from backend.db import get_session
+from backend.staff import roles
 from backend.trial_sync import service
 from backend.trial_sync.schemas import SyncRunSchema
 from backend.trial_sync.target import TrialDatabase
@@ -20,7 +20,7 @@ blp = Blueprint("trial_sync", __name__, url_prefix="/api/v1", description="Sync 
 
 @blp.route("/sync/runs")
 class SyncRuns(MethodView):
-    @blp.auth(policy.ALL_STAFF)
+    @blp.auth(roles.ALL_STAFF)
     @blp.response(200, SyncRunSchema(many=True))
     @blp.paginate()
     def get(self, pagination_parameters: Any) -> list[dict[str, Any]]:

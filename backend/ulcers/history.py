@@ -9,8 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from backend.audit.service import record_staff_read
-from backend.core import entries
 from backend.core.actor import Actor
+from backend.entries import service as entries
 from backend.ulcers.models import UlcerPhoto
 from backend.ulcers.service import ulcer_in_scope
 

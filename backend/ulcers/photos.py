@@ -20,15 +20,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from backend import imaging
-from backend.audit.service import record_audit, record_staff_read, snapshot
-from backend.auth.policy import participant_in_scope
-from backend.core import entries
+from backend.audit.service import record_staff_read
 from backend.core.actor import Actor
+from backend.entries import service as entries
 from backend.errors import Conflict, NotFound, ValidationFailed
-from backend.flags.models import FlagKind
-from backend.flags.service import raise_flag
 from backend.imaging import polygon
 from backend.locks.service import ensure_writable
+from backend.participants.scope import participant_in_scope
 from backend.studies.service import current_protocol
 from backend.ulcers import intake, marker_sheet
 from backend.ulcers.models import PhotoAnalysis, UlcerPhoto
@@ -129,21 +127,7 @@ def record_photo(
     try:
         if analysis is not None:
             photo.analyses.append(analysis)
-        session.add(photo)
-        session.flush()
-        record_audit(
-            session, actor, "ulcer_photo.create", photo, after=snapshot(photo), participant_id=participant.id, now=now
-        )
-        if photo.late_entry:
-            raise_flag(
-                session,
-                participant,
-                FlagKind.LATE_ENTRY,
-                f"ulcer_photo:{photo.id}",
-                now,
-                detail={"recorded_at": photo.recorded_at.isoformat()},
-                entity=("ulcer_photo", photo.id),
-            )
+        entries.record_entry(session, actor, participant, photo, now)
         session.commit()
     except IntegrityError:
         session.rollback()

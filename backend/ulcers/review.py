@@ -11,12 +11,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from backend.audit.service import record_audit, snapshot
-from backend.auth.policy import scope_participants
 from backend.core.actor import Actor
 from backend.errors import Conflict, ValidationFailed
 from backend.imaging import polygon
 from backend.locks.service import ensure_writable
 from backend.participants.models import Participant
+from backend.participants.scope import scope_participants
 from backend.ulcers.models import PhotoAnalysis, PhotoReview, ReviewDecision, ReviewStatus, UlcerPhoto
 from backend.ulcers.photos import photo_in_scope
 

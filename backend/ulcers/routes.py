@@ -7,12 +7,12 @@ from typing import Any
 from flask import Response, current_app, send_file
 from flask.views import MethodView
 
-from backend.auth import policy
-from backend.auth.access import current_actor
 from backend.core.blueprint import Blueprint, created_or_replay, upload_limit
 from backend.core.pagination import paginate_query
+from backend.core.request_context import current_actor
 from backend.core.timeutil import utcnow
 from backend.db import get_session
+from backend.staff import roles
 from backend.ulcers import history, intake, photos, review, service
 from backend.ulcers.models import Ulcer, UlcerPhoto
 from backend.ulcers.schemas import (
@@ -99,7 +99,7 @@ class OwnUlcerPhotos(MethodView):
 
 @blp.route("/participants/<id:participant_id>/ulcers")
 class ParticipantUlcers(MethodView):
-    @blp.auth(policy.READ_PARTICIPANTS)
+    @blp.auth(roles.READ_PARTICIPANTS)
     @blp.response(200, UlcerSchema(many=True))
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, participant_id: int) -> list[Ulcer]:
@@ -108,7 +108,7 @@ class ParticipantUlcers(MethodView):
             get_session().scalars(service.ulcers_query(get_session(), current_actor(), participant_id, utcnow()))
         )
 
-    @blp.auth(policy.MANAGE_PARTICIPANTS)
+    @blp.auth(roles.MANAGE_PARTICIPANTS)
     @blp.arguments(UlcerCreateSchema)
     @blp.response(201, UlcerSchema)
     @blp.alt_response(200, schema=UlcerSchema, description="A replay of an earlier create (same client_uuid)")
@@ -121,7 +121,7 @@ class ParticipantUlcers(MethodView):
 
 @blp.route("/participants/<id:participant_id>/ulcers/<id:ulcer_id>/closures")
 class UlcerClosures(MethodView):
-    @blp.auth(policy.MANAGE_PARTICIPANTS)
+    @blp.auth(roles.MANAGE_PARTICIPANTS)
     @blp.arguments(UlcerClosureSchema)
     @blp.response(201, UlcerSchema)
     @blp.alt_response(404, response="NOT_FOUND")
@@ -137,7 +137,7 @@ class UlcerClosures(MethodView):
 
 @blp.route("/participants/<id:participant_id>/ulcers/<id:ulcer_id>/photos")
 class ParticipantUlcerPhotos(MethodView):
-    @blp.auth(policy.READ_PARTICIPANTS)
+    @blp.auth(roles.READ_PARTICIPANTS)
     @blp.response(200, PhotoSchema(many=True))
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.paginate()
@@ -149,7 +149,7 @@ class ParticipantUlcerPhotos(MethodView):
 
 @blp.route("/participants/<id:participant_id>/ulcers/<id:ulcer_id>/area-history")
 class UlcerAreaHistory(MethodView):
-    @blp.auth(policy.READ_PARTICIPANTS)
+    @blp.auth(roles.READ_PARTICIPANTS)
     @blp.response(200, AreaHistorySchema)
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, participant_id: int, ulcer_id: int) -> dict[str, Any]:
@@ -183,7 +183,7 @@ class PhotoImage(MethodView):
 
 @blp.route("/photos/<id:photo_id>/review")
 class PhotoReviewView(MethodView):
-    @blp.auth(policy.MANAGE_PARTICIPANTS)
+    @blp.auth(roles.MANAGE_PARTICIPANTS)
     @blp.arguments(ReviewSchema)
     @blp.response(201, PhotoSchema)
     @blp.alt_response(404, response="NOT_FOUND")
@@ -196,7 +196,7 @@ class PhotoReviewView(MethodView):
 
 @blp.route("/review/photos")
 class ReviewQueue(MethodView):
-    @blp.auth(policy.READ_PARTICIPANTS)
+    @blp.auth(roles.READ_PARTICIPANTS)
     @blp.response(200, PhotoSchema(many=True))
     @blp.paginate()
     def get(self, pagination_parameters: Any) -> list[UlcerPhoto]:

@@ -11,13 +11,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from backend.audit.service import record_audit, record_staff_read, snapshot
-from backend.auth.policy import participant_in_scope
-from backend.core import entries, idempotency
+from backend.core import idempotency
 from backend.core.actor import Actor
 from backend.core.timeutil import local_date
+from backend.entries import service as entries
 from backend.errors import Conflict, NotFound
 from backend.locks.service import ensure_writable
 from backend.participants.models import Participant
+from backend.participants.scope import participant_in_scope
 from backend.ulcers.models import Ulcer, UlcerClosure
 
 
