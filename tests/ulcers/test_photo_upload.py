@@ -22,8 +22,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from backend.core.actor import Actor
+from backend.entries import service as entries_service
 from backend.participants.service import change_status
-from backend.ulcers import photos, upkeep
+from backend.ulcers import upkeep
 from backend.ulcers.models import UlcerPhoto
 from tests.ulcers.helpers import T0, T0_TEHRAN, png_bytes, post_multipart, synthetic, upload
 
@@ -270,7 +271,7 @@ def test_a_failure_after_the_file_write_leaves_no_record_and_the_sweep_removes_t
     def broken_audit(*args: object, **kwargs: object) -> None:
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr(photos, "record_audit", broken_audit)
+    monkeypatch.setattr(entries_service, "record_audit", broken_audit)  # the entry's audit event
     data, _ = synthetic(3)
     response = upload(client, patient, ulcer["id"], data)
     assert response.status_code == 500
