@@ -108,6 +108,20 @@ def find_replay(session: Session, model: type[C], participant_id: int, data: dic
     return idempotency.replay(existing, fingerprint), fingerprint
 
 
+def own_new_entry(
+    session: Session, actor: Actor, model: type[C], data: dict[str, Any]
+) -> tuple[Participant, C | None, str]:
+    """The signed-in patient, the original of a replayed create (or None) and the request's
+    fingerprint. A replay is answered whatever the participant's status now; a new entry
+    needs an active participant."""
+    assert actor.participant_id is not None
+    participant = participant_in_scope(session, actor, actor.participant_id)
+    existing, fingerprint = find_replay(session, model, participant.id, data)
+    if existing is None:
+        require_active(participant)
+    return participant, existing, fingerprint
+
+
 def provenance(
     actor: Actor, participant: Participant, when: EntryTime, data: dict[str, Any], fingerprint: str, now: datetime
 ) -> dict[str, Any]:
