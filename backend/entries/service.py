@@ -227,9 +227,11 @@ def entries_query(
     filters: dict[str, Any],
     now: datetime,
     day_column: Any = None,
+    equal: tuple[str, ...] = (),
 ) -> Select[C]:
     """A participant's entries of one kind within the actor's reach, current versions
-    unless asked, between the `from`/`to` local dates. A staff read is logged."""
+    unless asked, between the `from`/`to` local dates, and matching each filter named in
+    `equal` that was given. A staff read is logged."""
     participant = participant_in_scope(session, actor, participant_id)
     resource = f"{model.__tablename__}s"  # type: ignore[attr-defined]  # pain_scores, walk_tests, ...
     record_staff_read(session, actor, resource, participant.id, now)
@@ -241,6 +243,9 @@ def entries_query(
         query = query.where(day >= filters["date_from"])
     if "date_to" in filters:
         query = query.where(day <= filters["date_to"])
+    for name in equal:
+        if name in filters:
+            query = query.where(getattr(model, name) == filters[name])
     return query
 
 

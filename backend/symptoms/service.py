@@ -67,9 +67,7 @@ def symptoms_query(
     session: Session, actor: Actor, participant_id: int, filters: dict[str, Any], now: datetime
 ) -> Select[SymptomReport]:
     """A participant's symptom reports, newest first."""
-    query = entries.entries_query(session, actor, SymptomReport, participant_id, filters, now)
-    if "severity" in filters:
-        query = query.where(SymptomReport.severity == filters["severity"])
+    query = entries.entries_query(session, actor, SymptomReport, participant_id, filters, now, equal=("severity",))
     return query.order_by(SymptomReport.recorded_at.desc(), SymptomReport.id.desc())
 
 

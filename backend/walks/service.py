@@ -115,9 +115,7 @@ def walk_tests_query(
     session: Session, actor: Actor, participant_id: int, filters: dict[str, Any], now: datetime
 ) -> Select[WalkTest]:
     """A participant's walk tests, newest first."""
-    query = entries.entries_query(session, actor, WalkTest, participant_id, filters, now)
-    if "method" in filters:
-        query = query.where(WalkTest.method == filters["method"])
+    query = entries.entries_query(session, actor, WalkTest, participant_id, filters, now, equal=("method",))
     return query.order_by(WalkTest.recorded_at.desc(), WalkTest.id.desc())
 
 
