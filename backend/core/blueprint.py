@@ -26,8 +26,16 @@ from backend.db import get_session
 from backend.errors import PermissionDenied
 
 MAX_ID = 2**31 - 1  # ids are 32-bit integers on every database we support
-# The error responses a view may document by status (errors.py registers them by name).
-ERROR_RESPONSES = {404: "NOT_FOUND", 409: "CONFLICT", 423: "LOCKED"}
+# The error responses a view may document by status (flask-smorest names them).
+ERROR_RESPONSES = {
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    409: "CONFLICT",
+    410: "GONE",
+    423: "LOCKED",
+    429: "TOO_MANY_REQUESTS",
+}
 View = Callable[..., Any]
 _AUTHENTICATOR = "limbtrack_authenticator"
 
@@ -90,8 +98,8 @@ class Blueprint(flask_smorest.Blueprint):  # type: ignore[misc]
             "schema": {"type": "string"},
         }
 
-    def listing(self, query_args: Any, schema: type[Any], *errors: int) -> Callable[[View], View]:
-        """A paginated list of `schema`, filtered by `query_args`; documents `errors`.
+    def listing(self, query_args: Any | None, schema: type[Any], *errors: int) -> Callable[[View], View]:
+        """A paginated list of `schema`, filtered by `query_args` (if any); documents `errors`.
         The view returns the whole select; one page of it is fetched here."""
 
         def decorator(func: View) -> View:
@@ -99,9 +107,11 @@ class Blueprint(flask_smorest.Blueprint):  # type: ignore[misc]
             def page(*args: Any, pagination_parameters: Any, **kwargs: Any) -> Any:
                 return paginate_query(get_session(), func(*args, **kwargs), pagination_parameters)
 
-            paged = self.paginate()(page)
+            paged: View = self.paginate()(page)
             paged = self._errors(paged, errors)
             paged = self.response(200, schema(many=True))(paged)
+            if query_args is None:
+                return paged
             return self.arguments(query_args, location="query")(paged)  # type: ignore[no-any-return]
 
         return decorator
@@ -124,12 +134,12 @@ class Blueprint(flask_smorest.Blueprint):  # type: ignore[misc]
 
         return decorator
 
-    def changes(self, body: Any, schema: Any, *errors: int) -> Callable[[View], View]:
-        """A change or action from `body`, answered with 200 and `schema`; documents `errors`."""
+    def takes(self, body: Any, schema: Any, *errors: int, status: int = 200) -> Callable[[View], View]:
+        """A view that takes `body` and answers `status` with `schema`; documents `errors`."""
 
         def decorator(func: View) -> View:
             func = self._errors(func, errors)
-            func = self.response(200, schema)(func)
+            func = self.response(status, schema)(func)
             return self.arguments(body)(func)  # type: ignore[no-any-return]
 
         return decorator

@@ -31,7 +31,7 @@ class Flags(MethodView):
 @blp.route("/flags/<id:flag_id>/acknowledge")
 class FlagAcknowledgement(MethodView):
     @blp.auth(roles.MANAGE_PARTICIPANTS)
-    @blp.changes(AcknowledgeSchema, FlagSchema, 404, 409)
+    @blp.takes(AcknowledgeSchema, FlagSchema, 404, 409)
     def post(self, data: dict[str, Any], flag_id: int) -> Flag:
         """Acknowledge a flag with a note (audited)."""
         return service.acknowledge_flag(get_session(), current_actor(), flag_id, data["note"], utcnow())

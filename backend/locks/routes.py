@@ -29,10 +29,7 @@ class ParticipantLocks(MethodView):
         return service.locks_query(get_session(), current_actor(), participant_id, filters, utcnow())
 
     @blp.auth(roles.MANAGE_LOCKS)
-    @blp.arguments(DataLockCreateSchema)
-    @blp.response(201, DataLockSchema)
-    @blp.alt_response(404, response="NOT_FOUND")
-    @blp.alt_response(409, response="CONFLICT")
+    @blp.takes(DataLockCreateSchema, DataLockSchema, 404, 409, status=201)
     def post(self, data: dict[str, Any], participant_id: int) -> DataLock:
         """Freeze or lock a participant's data, or one visit's, with a reason (audited)."""
         return service.set_lock(get_session(), current_actor(), participant_id, data, utcnow())
@@ -41,7 +38,7 @@ class ParticipantLocks(MethodView):
 @blp.route("/participants/<id:participant_id>/locks/<id:lock_id>/release")
 class ParticipantLockRelease(MethodView):
     @blp.auth(roles.MANAGE_LOCKS)
-    @blp.changes(ReasonSchema, DataLockSchema, 404, 409)
+    @blp.takes(ReasonSchema, DataLockSchema, 404, 409)
     def post(self, data: dict[str, Any], participant_id: int, lock_id: int) -> DataLock:
         """Release an active freeze or lock, with a reason (audited); it stays in the history."""
         return service.release_lock(get_session(), current_actor(), participant_id, lock_id, data["reason"], utcnow())

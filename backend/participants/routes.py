@@ -9,7 +9,6 @@ from sqlalchemy import Select
 
 from backend.audit.schemas import AuditEventSchema
 from backend.core.blueprint import Blueprint
-from backend.core.pagination import paginate_query
 from backend.core.request_context import current_actor
 from backend.core.timeutil import utcnow
 from backend.db import get_session
@@ -53,7 +52,7 @@ class ParticipantById(MethodView):
         return service.read_participant(get_session(), current_actor(), participant_id, utcnow())
 
     @blp.auth(roles.MANAGE_PARTICIPANTS)
-    @blp.changes(ParticipantUpdateSchema, ParticipantSchema, 404, 409, 423)
+    @blp.takes(ParticipantUpdateSchema, ParticipantSchema, 404, 409, 423)
     def patch(self, changes: dict[str, Any], participant_id: int) -> Participant:
         """Change a participant's staff-editable fields, with a reason."""
         return service.update_participant(get_session(), current_actor(), participant_id, changes, utcnow())
@@ -62,7 +61,7 @@ class ParticipantById(MethodView):
 def _transition_view(transition: str, roles: frozenset[Any], doc: str) -> type[MethodView]:
     class Transition(MethodView):
         @blp.auth(roles)
-        @blp.changes(StatusChangeSchema, ParticipantSchema, 404, 409, 423)
+        @blp.takes(StatusChangeSchema, ParticipantSchema, 404, 409, 423)
         def post(self, data: dict[str, Any], participant_id: int) -> Participant:
             return service.change_status(
                 get_session(), current_actor(), participant_id, transition, data["reason"], utcnow()
@@ -98,11 +97,7 @@ class OwnProfile(MethodView):
 @blp.route("/participants/<id:participant_id>/audit")
 class ParticipantAudit(MethodView):
     @blp.auth(roles.READ_PARTICIPANTS)
-    @blp.response(200, AuditEventSchema(many=True))
-    @blp.alt_response(404, response="NOT_FOUND")
-    @blp.paginate()
-    def get(self, participant_id: int, pagination_parameters: Any) -> list[Any]:
+    @blp.listing(None, AuditEventSchema, 404)
+    def get(self, participant_id: int) -> Select[Any]:
         """Read the audit trail of one participant, oldest first."""
-        session = get_session()
-        query = service.audit_trail_query(session, current_actor(), participant_id, utcnow())
-        return paginate_query(session, query, pagination_parameters)
+        return service.audit_trail_query(get_session(), current_actor(), participant_id, utcnow())
