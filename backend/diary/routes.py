@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
+from sqlalchemy import Select
 
 from backend.core.blueprint import Blueprint
 from backend.core.request_context import current_actor, current_participant_id
 from backend.core.timeutil import utcnow
 from backend.db import get_session
 from backend.diary import service
+from backend.diary.models import PainScore
 from backend.diary.schemas import (
     PainScoreCorrectionSchema,
     PainScoreCreateSchema,
@@ -18,24 +20,24 @@ from backend.diary.schemas import (
     PainScoreSchema,
     StaffPainScoreCorrectionSchema,
 )
-from backend.entries.views import own_entries_view, participant_entries_view
 from backend.staff import roles
 
 blp = Blueprint("diary", __name__, url_prefix="/api/v1", description="Rest-pain diary (NRS 0-10)")
 
 
-blp.route("/me/pain-scores")(
-    own_entries_view(
-        blp,
-        (PainScoreQueryArgsSchema, PainScoreCreateSchema, PainScoreSchema),
-        service.pain_scores_query,
-        service.record_pain_score,
-        (
-            "List your own pain scores, newest day first.",
-            "Record today's rest pain (or yesterday's, within the morning grace time).",
-        ),
-    )
-)
+@blp.route("/me/pain-scores")
+class OwnPainScores(MethodView):
+    @blp.auth(patient=True)
+    @blp.listing(PainScoreQueryArgsSchema, PainScoreSchema)
+    def get(self, filters: dict[str, Any]) -> Select[PainScore]:
+        """List your own pain scores, newest day first."""
+        return service.pain_scores_query(get_session(), current_actor(), current_participant_id(), filters, utcnow())
+
+    @blp.auth(patient=True)
+    @blp.creates(PainScoreCreateSchema, PainScoreSchema, 423)
+    def post(self, data: dict[str, Any]) -> Any:
+        """Record today's rest pain (or yesterday's, within the morning grace time)."""
+        return service.record_pain_score(get_session(), current_actor(), data, utcnow())
 
 
 @blp.route("/me/pain-scores/<id:score_id>/corrections")
@@ -48,15 +50,13 @@ class OwnPainScoreCorrections(MethodView):
         return service.correct_pain_score(get_session(), actor, current_participant_id(), score_id, data, utcnow())
 
 
-blp.route("/participants/<id:participant_id>/pain-scores")(
-    participant_entries_view(
-        blp,
-        PainScoreQueryArgsSchema,
-        PainScoreSchema,
-        service.pain_scores_query,
-        "List a participant's pain scores, newest day first.",
-    )
-)
+@blp.route("/participants/<id:participant_id>/pain-scores")
+class ParticipantPainScores(MethodView):
+    @blp.auth(roles.READ_PARTICIPANTS)
+    @blp.listing(PainScoreQueryArgsSchema, PainScoreSchema, 404)
+    def get(self, filters: dict[str, Any], participant_id: int) -> Select[PainScore]:
+        """List a participant's pain scores, newest day first."""
+        return service.pain_scores_query(get_session(), current_actor(), participant_id, filters, utcnow())
 
 
 @blp.route("/participants/<id:participant_id>/pain-scores/<id:score_id>/corrections")

@@ -5,14 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
+from sqlalchemy import Select
 
 from backend.core.blueprint import Blueprint
-from backend.core.request_context import current_actor
+from backend.core.request_context import current_actor, current_participant_id
 from backend.core.timeutil import utcnow
 from backend.db import get_session
-from backend.entries.views import own_entries_view, participant_entries_view
 from backend.staff import roles
 from backend.walks import service
+from backend.walks.models import WalkTest
 from backend.walks.schemas import (
     WalkTestCorrectionSchema,
     WalkTestCreateSchema,
@@ -23,26 +24,28 @@ from backend.walks.schemas import (
 blp = Blueprint("walks", __name__, url_prefix="/api/v1", description="Six-minute walk tests")
 
 
-blp.route("/me/walk-tests")(
-    own_entries_view(
-        blp,
-        (WalkTestQueryArgsSchema, WalkTestCreateSchema, WalkTestSchema),
-        service.walk_tests_query,
-        service.record_walk_test,
-        ("List your own walk tests, newest first.", "Record a six-minute walk test."),
-    )
-)
+@blp.route("/me/walk-tests")
+class OwnWalkTests(MethodView):
+    @blp.auth(patient=True)
+    @blp.listing(WalkTestQueryArgsSchema, WalkTestSchema)
+    def get(self, filters: dict[str, Any]) -> Select[WalkTest]:
+        """List your own walk tests, newest first."""
+        return service.walk_tests_query(get_session(), current_actor(), current_participant_id(), filters, utcnow())
+
+    @blp.auth(patient=True)
+    @blp.creates(WalkTestCreateSchema, WalkTestSchema, 423)
+    def post(self, data: dict[str, Any]) -> Any:
+        """Record a six-minute walk test."""
+        return service.record_walk_test(get_session(), current_actor(), data, utcnow())
 
 
-blp.route("/participants/<id:participant_id>/walk-tests")(
-    participant_entries_view(
-        blp,
-        WalkTestQueryArgsSchema,
-        WalkTestSchema,
-        service.walk_tests_query,
-        "List a participant's walk tests, newest first.",
-    )
-)
+@blp.route("/participants/<id:participant_id>/walk-tests")
+class ParticipantWalkTests(MethodView):
+    @blp.auth(roles.READ_PARTICIPANTS)
+    @blp.listing(WalkTestQueryArgsSchema, WalkTestSchema, 404)
+    def get(self, filters: dict[str, Any], participant_id: int) -> Select[WalkTest]:
+        """List a participant's walk tests, newest first."""
+        return service.walk_tests_query(get_session(), current_actor(), participant_id, filters, utcnow())
 
 
 @blp.route("/participants/<id:participant_id>/walk-tests/<id:walk_id>/corrections")
