@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError, InvalidatePoolError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
-from backend.errors import ValidationFailed
+from backend.errors import Conflict, ValidationFailed
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -140,6 +140,16 @@ def once_more_after_conflict(session: Session, use_case: Callable[[], T]) -> T:
     except IntegrityError:
         session.rollback()
         return use_case()
+
+
+def flush_or_conflict(session: Session, message: str) -> None:
+    """Flush; a unique key that a concurrent request took first is a 409 with `message`
+    (the transaction rolled back, nothing half-written), not a 500."""
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        session.rollback()
+        raise Conflict(message) from exc
 
 
 def begin_as_writer(session: Session) -> None:

@@ -30,11 +30,7 @@ blp = Blueprint("auth", __name__, url_prefix="/api/v1", description="Sign-in, to
 
 @blp.route("/auth/staff/login")
 class StaffLogin(MethodView):
-    @blp.arguments(StaffLoginSchema)
-    @blp.response(200, TokenPairSchema)
-    @blp.alt_response(401, response="UNAUTHORIZED")
-    @blp.alt_response(423, response="LOCKED")
-    @blp.alt_response(429, response="TOO_MANY_REQUESTS")
+    @blp.takes(StaffLoginSchema, TokenPairSchema, 401, 423, 429)
     def post(self, data: dict[str, Any]) -> service.TokenPair:
         """Sign a staff user in with e-mail and password."""
         return service.login_staff(
@@ -50,9 +46,7 @@ class StaffLogin(MethodView):
 
 @blp.route("/auth/refresh")
 class TokenRefresh(MethodView):
-    @blp.arguments(RefreshSchema)
-    @blp.response(200, TokenPairSchema)
-    @blp.alt_response(401, response="UNAUTHORIZED")
+    @blp.takes(RefreshSchema, TokenPairSchema, 401)
     def post(self, data: dict[str, Any]) -> service.TokenPair:
         """Exchange a refresh token for a new token pair (the old one stops working)."""
         return service.refresh_tokens(get_session(), auth_settings(), data["refresh_token"], utcnow())
@@ -69,13 +63,7 @@ class Logout(MethodView):
 
 @blp.route("/auth/patient/activate")
 class PatientActivation(MethodView):
-    @blp.arguments(ActivateSchema)
-    @blp.response(201, ActivationResultSchema)
-    @blp.alt_response(401, response="UNAUTHORIZED")
-    @blp.alt_response(403, response="FORBIDDEN")
-    @blp.alt_response(409, response="CONFLICT")
-    @blp.alt_response(410, response="GONE")
-    @blp.alt_response(429, response="TOO_MANY_REQUESTS")
+    @blp.takes(ActivateSchema, ActivationResultSchema, 401, 403, 409, 410, 429, status=201)
     def post(self, data: dict[str, Any]) -> dict[str, Any]:
         """Exchange a single-use activation code for a device session."""
         pair, participant = activation.activate_patient(
@@ -117,9 +105,7 @@ class ActivationCodes(MethodView):
 @blp.route("/participants/<id:participant_id>/sessions/revoke")
 class SessionRevocation(MethodView):
     @blp.auth(roles.MANAGE_PARTICIPANTS)
-    @blp.arguments(RevokeSessionsSchema)
-    @blp.response(200, RevokedSchema)
-    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.takes(RevokeSessionsSchema, RevokedSchema, 404)
     def post(self, data: dict[str, Any], participant_id: int) -> dict[str, int]:
         """Sign out every device of a participant (a lost or replaced phone)."""
         session = get_session()

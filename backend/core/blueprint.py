@@ -21,11 +21,21 @@ from werkzeug.datastructures import CombinedMultiDict
 from werkzeug.routing import IntegerConverter
 
 from backend.core.actor import Actor, require_role
+from backend.core.pagination import paginate_query
+from backend.db import get_session
 from backend.errors import PermissionDenied
 
 MAX_ID = 2**31 - 1  # ids are 32-bit integers on every database we support
-# The error responses a view may document by status (errors.py registers them by name).
-ERROR_RESPONSES = {404: "NOT_FOUND", 409: "CONFLICT", 423: "LOCKED"}
+# The error responses a view may document by status (flask-smorest names them).
+ERROR_RESPONSES = {
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    409: "CONFLICT",
+    410: "GONE",
+    423: "LOCKED",
+    429: "TOO_MANY_REQUESTS",
+}
 View = Callable[..., Any]
 _AUTHENTICATOR = "limbtrack_authenticator"
 
@@ -88,27 +98,48 @@ class Blueprint(flask_smorest.Blueprint):  # type: ignore[misc]
             "schema": {"type": "string"},
         }
 
-    def listing(self, query_args: Any, schema: type[Any], *errors: int) -> Callable[[View], View]:
-        """A paginated list of `schema`, filtered by `query_args`; documents `errors`."""
+    def listing(self, query_args: Any | None, schema: type[Any], *errors: int) -> Callable[[View], View]:
+        """A paginated list of `schema`, filtered by `query_args` (if any); documents `errors`.
+        The view returns the whole select; one page of it is fetched here."""
 
         def decorator(func: View) -> View:
-            func = self.paginate()(func)
-            func = self._errors(func, errors)
-            func = self.response(200, schema(many=True))(func)
-            return self.arguments(query_args, location="query")(func)  # type: ignore[no-any-return]
+            @wraps(func)
+            def page(*args: Any, pagination_parameters: Any, **kwargs: Any) -> Any:
+                return paginate_query(get_session(), func(*args, **kwargs), pagination_parameters)
+
+            paged: View = self.paginate()(page)
+            paged = self._errors(paged, errors)
+            paged = self.response(200, schema(many=True))(paged)
+            if query_args is None:
+                return paged
+            return self.arguments(query_args, location="query")(paged)  # type: ignore[no-any-return]
 
         return decorator
 
     def creates(self, body: Any, schema: Any, *errors: int) -> Callable[[View], View]:
         """An idempotent create from `body`: 201 with the new `schema`, or 200 with the
         original when the request is a replay (the same client_uuid); documents `errors`.
-        The view returns `created_or_replay(...)`."""
+        The view returns the service's (record, created)."""
+
+        def decorator(func: View) -> View:
+            @wraps(func)
+            def answer(*args: Any, **kwargs: Any) -> Any:
+                return created_or_replay(func(*args, **kwargs))
+
+            answered = self._errors(answer, errors)
+            replay = "A replay of an earlier request (same client_uuid)"
+            answered = self.alt_response(200, schema=schema, description=replay)(answered)
+            answered = self.response(201, schema)(answered)
+            return self.arguments(body)(answered)  # type: ignore[no-any-return]
+
+        return decorator
+
+    def takes(self, body: Any, schema: Any, *errors: int, status: int = 200) -> Callable[[View], View]:
+        """A view that takes `body` and answers `status` with `schema`; documents `errors`."""
 
         def decorator(func: View) -> View:
             func = self._errors(func, errors)
-            replay = "A replay of an earlier request (same client_uuid)"
-            func = self.alt_response(200, schema=schema, description=replay)(func)
-            func = self.response(201, schema)(func)
+            func = self.response(status, schema)(func)
             return self.arguments(body)(func)  # type: ignore[no-any-return]
 
         return decorator

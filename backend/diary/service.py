@@ -64,12 +64,9 @@ def record_pain_score(session: Session, actor: Actor, data: dict[str, Any], now:
 
 
 def _record_pain_score(session: Session, actor: Actor, data: dict[str, Any], now: datetime) -> tuple[PainScore, bool]:
-    assert actor.participant_id is not None
-    participant = participant_in_scope(session, actor, actor.participant_id)
-    existing, fingerprint = entries.find_replay(session, PainScore, participant.id, data)
+    participant, existing, fingerprint = entries.own_new_entry(session, actor, PainScore, data)
     if existing is not None:
         return existing, False
-    entries.require_active(participant)
     when = entries.time_entry(participant, data["recorded_at"], now)
     protocol = current_protocol(session, participant.study_id)
     day = diary_date_for(participant, protocol, data["recorded_at"], data.get("diary_date"))

@@ -108,6 +108,20 @@ def find_replay(session: Session, model: type[C], participant_id: int, data: dic
     return idempotency.replay(existing, fingerprint), fingerprint
 
 
+def own_new_entry(
+    session: Session, actor: Actor, model: type[C], data: dict[str, Any]
+) -> tuple[Participant, C | None, str]:
+    """The signed-in patient, the original of a replayed create (or None) and the request's
+    fingerprint. A replay is answered whatever the participant's status now; a new entry
+    needs an active participant."""
+    assert actor.participant_id is not None
+    participant = participant_in_scope(session, actor, actor.participant_id)
+    existing, fingerprint = find_replay(session, model, participant.id, data)
+    if existing is None:
+        require_active(participant)
+    return participant, existing, fingerprint
+
+
 def provenance(
     actor: Actor, participant: Participant, when: EntryTime, data: dict[str, Any], fingerprint: str, now: datetime
 ) -> dict[str, Any]:
@@ -213,9 +227,11 @@ def entries_query(
     filters: dict[str, Any],
     now: datetime,
     day_column: Any = None,
+    equal: tuple[str, ...] = (),
 ) -> Select[C]:
     """A participant's entries of one kind within the actor's reach, current versions
-    unless asked, between the `from`/`to` local dates. A staff read is logged."""
+    unless asked, between the `from`/`to` local dates, and matching each filter named in
+    `equal` that was given. A staff read is logged."""
     participant = participant_in_scope(session, actor, participant_id)
     resource = f"{model.__tablename__}s"  # type: ignore[attr-defined]  # pain_scores, walk_tests, ...
     record_staff_read(session, actor, resource, participant.id, now)
@@ -227,6 +243,9 @@ def entries_query(
         query = query.where(day >= filters["date_from"])
     if "date_to" in filters:
         query = query.where(day <= filters["date_to"])
+    for name in equal:
+        if name in filters:
+            query = query.where(getattr(model, name) == filters[name])
     return query
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
+from sqlalchemy import Select
 
 from backend.core.blueprint import Blueprint
-from backend.core.pagination import paginate_query
 from backend.core.request_context import current_actor
 from backend.core.schemas import ReasonSchema
 from backend.core.timeutil import utcnow
@@ -23,20 +23,13 @@ blp = Blueprint("locks", __name__, url_prefix="/api/v1", description="Freeze and
 @blp.route("/participants/<id:participant_id>/locks")
 class ParticipantLocks(MethodView):
     @blp.auth(roles.READ_PARTICIPANTS)
-    @blp.arguments(DataLockQueryArgsSchema, location="query")
-    @blp.response(200, DataLockSchema(many=True))
-    @blp.alt_response(404, response="NOT_FOUND")
-    @blp.paginate()
-    def get(self, filters: dict[str, Any], participant_id: int, pagination_parameters: Any) -> list[DataLock]:
+    @blp.listing(DataLockQueryArgsSchema, DataLockSchema, 404)
+    def get(self, filters: dict[str, Any], participant_id: int) -> Select[DataLock]:
         """List a participant's freezes and locks, newest first (released ones too unless asked)."""
-        query = service.locks_query(get_session(), current_actor(), participant_id, filters, utcnow())
-        return paginate_query(get_session(), query, pagination_parameters)
+        return service.locks_query(get_session(), current_actor(), participant_id, filters, utcnow())
 
     @blp.auth(roles.MANAGE_LOCKS)
-    @blp.arguments(DataLockCreateSchema)
-    @blp.response(201, DataLockSchema)
-    @blp.alt_response(404, response="NOT_FOUND")
-    @blp.alt_response(409, response="CONFLICT")
+    @blp.takes(DataLockCreateSchema, DataLockSchema, 404, 409, status=201)
     def post(self, data: dict[str, Any], participant_id: int) -> DataLock:
         """Freeze or lock a participant's data, or one visit's, with a reason (audited)."""
         return service.set_lock(get_session(), current_actor(), participant_id, data, utcnow())
@@ -45,10 +38,7 @@ class ParticipantLocks(MethodView):
 @blp.route("/participants/<id:participant_id>/locks/<id:lock_id>/release")
 class ParticipantLockRelease(MethodView):
     @blp.auth(roles.MANAGE_LOCKS)
-    @blp.arguments(ReasonSchema)
-    @blp.response(200, DataLockSchema)
-    @blp.alt_response(404, response="NOT_FOUND")
-    @blp.alt_response(409, response="CONFLICT")
+    @blp.takes(ReasonSchema, DataLockSchema, 404, 409)
     def post(self, data: dict[str, Any], participant_id: int, lock_id: int) -> DataLock:
         """Release an active freeze or lock, with a reason (audited); it stays in the history."""
         return service.release_lock(get_session(), current_actor(), participant_id, lock_id, data["reason"], utcnow())

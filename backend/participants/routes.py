@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
+from sqlalchemy import Select
 
 from backend.audit.schemas import AuditEventSchema
-from backend.core.blueprint import Blueprint, created_or_replay
-from backend.core.pagination import paginate_query
+from backend.core.blueprint import Blueprint
 from backend.core.request_context import current_actor
 from backend.core.timeutil import utcnow
 from backend.db import get_session
@@ -30,20 +30,16 @@ blp = Blueprint("participants", __name__, url_prefix="/api/v1", description="Tri
 @blp.route("/participants")
 class Participants(MethodView):
     @blp.auth(roles.READ_PARTICIPANTS)
-    @blp.arguments(ParticipantQueryArgsSchema, location="query")
-    @blp.response(200, ParticipantSchema(many=True))
-    @blp.paginate()
-    def get(self, filters: dict[str, Any], pagination_parameters: Any) -> list[Participant]:
+    @blp.listing(ParticipantQueryArgsSchema, ParticipantSchema)
+    def get(self, filters: dict[str, Any]) -> Select[Participant]:
         """List the participants of your sites; filter by site, status, cohort or subject code."""
-        return paginate_query(
-            get_session(), service.participants_query(current_actor(), filters), pagination_parameters
-        )
+        return service.participants_query(current_actor(), filters)
 
     @blp.auth(roles.MANAGE_PARTICIPANTS)
     @blp.creates(ParticipantCreateSchema, ParticipantSchema, 409)
     def post(self, data: dict[str, Any]) -> Any:
         """Register a participant (status screening) at one of your sites."""
-        return created_or_replay(service.create_participant(get_session(), current_actor(), data, utcnow()))
+        return service.create_participant(get_session(), current_actor(), data, utcnow())
 
 
 @blp.route("/participants/<id:participant_id>")
@@ -56,11 +52,7 @@ class ParticipantById(MethodView):
         return service.read_participant(get_session(), current_actor(), participant_id, utcnow())
 
     @blp.auth(roles.MANAGE_PARTICIPANTS)
-    @blp.arguments(ParticipantUpdateSchema)
-    @blp.response(200, ParticipantSchema)
-    @blp.alt_response(404, response="NOT_FOUND")
-    @blp.alt_response(409, response="CONFLICT")
-    @blp.alt_response(423, response="LOCKED")
+    @blp.takes(ParticipantUpdateSchema, ParticipantSchema, 404, 409, 423)
     def patch(self, changes: dict[str, Any], participant_id: int) -> Participant:
         """Change a participant's staff-editable fields, with a reason."""
         return service.update_participant(get_session(), current_actor(), participant_id, changes, utcnow())
@@ -69,11 +61,7 @@ class ParticipantById(MethodView):
 def _transition_view(transition: str, roles: frozenset[Any], doc: str) -> type[MethodView]:
     class Transition(MethodView):
         @blp.auth(roles)
-        @blp.arguments(StatusChangeSchema)
-        @blp.response(200, ParticipantSchema)
-        @blp.alt_response(404, response="NOT_FOUND")
-        @blp.alt_response(409, response="CONFLICT")
-        @blp.alt_response(423, response="LOCKED")
+        @blp.takes(StatusChangeSchema, ParticipantSchema, 404, 409, 423)
         def post(self, data: dict[str, Any], participant_id: int) -> Participant:
             return service.change_status(
                 get_session(), current_actor(), participant_id, transition, data["reason"], utcnow()
@@ -109,11 +97,7 @@ class OwnProfile(MethodView):
 @blp.route("/participants/<id:participant_id>/audit")
 class ParticipantAudit(MethodView):
     @blp.auth(roles.READ_PARTICIPANTS)
-    @blp.response(200, AuditEventSchema(many=True))
-    @blp.alt_response(404, response="NOT_FOUND")
-    @blp.paginate()
-    def get(self, participant_id: int, pagination_parameters: Any) -> list[Any]:
+    @blp.listing(None, AuditEventSchema, 404)
+    def get(self, participant_id: int) -> Select[Any]:
         """Read the audit trail of one participant, oldest first."""
-        session = get_session()
-        query = service.audit_trail_query(session, current_actor(), participant_id, utcnow())
-        return paginate_query(session, query, pagination_parameters)
+        return service.audit_trail_query(get_session(), current_actor(), participant_id, utcnow())

@@ -6,7 +6,6 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Select, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from backend.audit.models import AuditEvent
@@ -14,6 +13,7 @@ from backend.audit.service import record_access, record_audit, record_change, sn
 from backend.core import idempotency
 from backend.core.actor import Actor
 from backend.core.timeutil import is_valid_timezone
+from backend.db import flush_or_conflict
 from backend.errors import Conflict, ValidationFailed
 from backend.participants.models import Participant, ParticipantStatus
 from backend.participants.scope import participant_in_scope, scope_participants
@@ -109,11 +109,7 @@ def create_participant(session: Session, actor: Actor, data: dict[str, Any], now
         updated_at=now,
     )
     session.add(participant)
-    try:
-        session.flush()
-    except IntegrityError as exc:  # a concurrent create with the same code or client_uuid
-        session.rollback()
-        raise Conflict("A participant with this subject code or client_uuid was created concurrently.") from exc
+    flush_or_conflict(session, "A participant with this subject code or client_uuid was created concurrently.")
     record_audit(
         session,
         actor,

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
+from sqlalchemy import Select
 
-from backend.core.blueprint import Blueprint, created_or_replay
-from backend.core.pagination import paginate_query
+from backend.core.blueprint import Blueprint
 from backend.core.request_context import current_actor, current_participant_id
 from backend.core.timeutil import utcnow
 from backend.db import get_session
@@ -28,26 +28,24 @@ blp = Blueprint("symptoms", __name__, url_prefix="/api/v1", description="Symptom
 class OwnSymptomReports(MethodView):
     @blp.auth(patient=True)
     @blp.listing(SymptomQueryArgsSchema, SymptomReportSchema)
-    def get(self, filters: dict[str, Any], pagination_parameters: Any) -> list[SymptomReport]:
+    def get(self, filters: dict[str, Any]) -> Select[SymptomReport]:
         """List your own symptom reports, newest first."""
-        query = service.symptoms_query(get_session(), current_actor(), current_participant_id(), filters, utcnow())
-        return paginate_query(get_session(), query, pagination_parameters)
+        return service.symptoms_query(get_session(), current_actor(), current_participant_id(), filters, utcnow())
 
     @blp.auth(patient=True)
     @blp.creates(SymptomReportCreateSchema, SymptomReportSchema, 423)
     def post(self, data: dict[str, Any]) -> Any:
         """Report a symptom; the study nurse is told (at once for severe ones)."""
-        return created_or_replay(service.record_symptom(get_session(), current_actor(), data, utcnow()))
+        return service.record_symptom(get_session(), current_actor(), data, utcnow())
 
 
 @blp.route("/participants/<id:participant_id>/symptoms")
 class ParticipantSymptomReports(MethodView):
     @blp.auth(roles.READ_PARTICIPANTS)
     @blp.listing(SymptomQueryArgsSchema, SymptomReportSchema, 404)
-    def get(self, filters: dict[str, Any], participant_id: int, pagination_parameters: Any) -> list[SymptomReport]:
+    def get(self, filters: dict[str, Any], participant_id: int) -> Select[SymptomReport]:
         """List a participant's symptom reports, newest first."""
-        query = service.symptoms_query(get_session(), current_actor(), participant_id, filters, utcnow())
-        return paginate_query(get_session(), query, pagination_parameters)
+        return service.symptoms_query(get_session(), current_actor(), participant_id, filters, utcnow())
 
 
 @blp.route("/participants/<id:participant_id>/symptoms/<id:report_id>/corrections")
@@ -56,5 +54,4 @@ class ParticipantSymptomCorrections(MethodView):
     @blp.creates(SymptomReportCorrectionSchema, SymptomReportSchema, 404, 409, 423)
     def post(self, data: dict[str, Any], participant_id: int, report_id: int) -> Any:
         """Correct a participant's symptom report, with a reason (a new version; the original stays)."""
-        result = service.correct_symptom(get_session(), current_actor(), participant_id, report_id, data, utcnow())
-        return created_or_replay(result)
+        return service.correct_symptom(get_session(), current_actor(), participant_id, report_id, data, utcnow())

@@ -16,7 +16,6 @@ from backend.flags.models import FlagKind
 from backend.flags.service import raise_flag
 from backend.locks.service import ensure_writable
 from backend.participants.models import Participant
-from backend.participants.scope import participant_in_scope
 from backend.symptoms.models import Severity, SymptomReport
 
 
@@ -28,12 +27,9 @@ def record_symptom(session: Session, actor: Actor, data: dict[str, Any], now: da
 
 
 def _record_symptom(session: Session, actor: Actor, data: dict[str, Any], now: datetime) -> tuple[SymptomReport, bool]:
-    assert actor.participant_id is not None
-    participant = participant_in_scope(session, actor, actor.participant_id)
-    existing, fingerprint = entries.find_replay(session, SymptomReport, participant.id, data)
+    participant, existing, fingerprint = entries.own_new_entry(session, actor, SymptomReport, data)
     if existing is not None:
         return existing, False
-    entries.require_active(participant)
     when = entries.time_entry(participant, data["recorded_at"], now)
     if data["onset_date"] > when.local_date:
         raise entries.field_error("onset_date", "The onset cannot be after the report.")
@@ -71,9 +67,7 @@ def symptoms_query(
     session: Session, actor: Actor, participant_id: int, filters: dict[str, Any], now: datetime
 ) -> Select[SymptomReport]:
     """A participant's symptom reports, newest first."""
-    query = entries.entries_query(session, actor, SymptomReport, participant_id, filters, now)
-    if "severity" in filters:
-        query = query.where(SymptomReport.severity == filters["severity"])
+    query = entries.entries_query(session, actor, SymptomReport, participant_id, filters, now, equal=("severity",))
     return query.order_by(SymptomReport.recorded_at.desc(), SymptomReport.id.desc())
 
 

@@ -7,11 +7,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from backend.audit.service import record_audit, snapshot
 from backend.core.actor import Actor
+from backend.db import flush_or_conflict
 from backend.errors import Conflict, ValidationFailed
 from backend.imaging import polygon
 from backend.locks.service import ensure_writable
@@ -72,12 +72,8 @@ def review_photo(session: Session, actor: Actor, photo_id: int, data: dict[str, 
         review.outline = data["outline"]
         review.area_px, review.area_mm2 = _measure_outline(data["outline"], photo, analysis)
         photo.review_status = ReviewStatus.CORRECTED
-    try:
-        session.add(review)
-        session.flush()
-    except IntegrityError:
-        session.rollback()
-        raise Conflict(f"Photo {photo_id} was reviewed by someone else a moment ago.") from None
+    session.add(review)
+    flush_or_conflict(session, f"Photo {photo_id} was reviewed by someone else a moment ago.")
     record_audit(
         session,
         actor,

@@ -6,9 +6,9 @@ from typing import Any
 
 from flask import Response, current_app, send_file
 from flask.views import MethodView
+from sqlalchemy import Select
 
 from backend.core.blueprint import Blueprint, created_or_replay, upload_limit
-from backend.core.pagination import paginate_query
 from backend.core.request_context import current_actor
 from backend.core.timeutil import utcnow
 from backend.db import get_session
@@ -51,29 +51,23 @@ class OwnUlcers(MethodView):
         return list(get_session().scalars(service.ulcers_query(get_session(), actor, actor.participant_id, utcnow())))
 
     @blp.auth(patient=True)
-    @blp.arguments(UlcerCreateSchema)
-    @blp.response(201, UlcerSchema)
-    @blp.alt_response(200, schema=UlcerSchema, description="A replay of an earlier create (same client_uuid)")
-    @blp.alt_response(423, response="LOCKED")
+    @blp.creates(UlcerCreateSchema, UlcerSchema, 423)
     def post(self, data: dict[str, Any]) -> Any:
         """Register an ulcer to photograph."""
         actor = current_actor()
         assert actor.participant_id is not None
-        return created_or_replay(service.create_ulcer(get_session(), actor, actor.participant_id, data, utcnow()))
+        return service.create_ulcer(get_session(), actor, actor.participant_id, data, utcnow())
 
 
 @blp.route("/me/ulcers/<id:ulcer_id>/photos")
 class OwnUlcerPhotos(MethodView):
     @blp.auth(patient=True)
-    @blp.response(200, PhotoSchema(many=True))
-    @blp.alt_response(404, response="NOT_FOUND")
-    @blp.paginate()
-    def get(self, ulcer_id: int, pagination_parameters: Any) -> list[UlcerPhoto]:
+    @blp.listing(None, PhotoSchema, 404)
+    def get(self, ulcer_id: int) -> Select[UlcerPhoto]:
         """List the photos of one of your ulcers, newest first."""
         actor = current_actor()
         assert actor.participant_id is not None
-        query = photos.photos_query(get_session(), actor, actor.participant_id, ulcer_id, utcnow())
-        return paginate_query(get_session(), query, pagination_parameters)
+        return photos.photos_query(get_session(), actor, actor.participant_id, ulcer_id, utcnow())
 
     @blp.auth(patient=True)
     @upload_limit(UPLOAD_BODY_LIMIT)
@@ -109,24 +103,16 @@ class ParticipantUlcers(MethodView):
         )
 
     @blp.auth(roles.MANAGE_PARTICIPANTS)
-    @blp.arguments(UlcerCreateSchema)
-    @blp.response(201, UlcerSchema)
-    @blp.alt_response(200, schema=UlcerSchema, description="A replay of an earlier create (same client_uuid)")
-    @blp.alt_response(404, response="NOT_FOUND")
-    @blp.alt_response(423, response="LOCKED")
+    @blp.creates(UlcerCreateSchema, UlcerSchema, 404, 423)
     def post(self, data: dict[str, Any], participant_id: int) -> Any:
         """Register an ulcer of a participant."""
-        return created_or_replay(service.create_ulcer(get_session(), current_actor(), participant_id, data, utcnow()))
+        return service.create_ulcer(get_session(), current_actor(), participant_id, data, utcnow())
 
 
 @blp.route("/participants/<id:participant_id>/ulcers/<id:ulcer_id>/closures")
 class UlcerClosures(MethodView):
     @blp.auth(roles.MANAGE_PARTICIPANTS)
-    @blp.arguments(UlcerClosureSchema)
-    @blp.response(201, UlcerSchema)
-    @blp.alt_response(404, response="NOT_FOUND")
-    @blp.alt_response(409, response="CONFLICT")
-    @blp.alt_response(423, response="LOCKED")
+    @blp.takes(UlcerClosureSchema, UlcerSchema, 404, 409, 423, status=201)
     def post(self, data: dict[str, Any], participant_id: int, ulcer_id: int) -> Ulcer:
         """Record that an ulcer was healed (complete epithelialisation, area 0) on a date (audited).
 
@@ -138,13 +124,10 @@ class UlcerClosures(MethodView):
 @blp.route("/participants/<id:participant_id>/ulcers/<id:ulcer_id>/photos")
 class ParticipantUlcerPhotos(MethodView):
     @blp.auth(roles.READ_PARTICIPANTS)
-    @blp.response(200, PhotoSchema(many=True))
-    @blp.alt_response(404, response="NOT_FOUND")
-    @blp.paginate()
-    def get(self, participant_id: int, ulcer_id: int, pagination_parameters: Any) -> list[UlcerPhoto]:
+    @blp.listing(None, PhotoSchema, 404)
+    def get(self, participant_id: int, ulcer_id: int) -> Select[UlcerPhoto]:
         """List the photos of a participant's ulcer, newest first."""
-        query = photos.photos_query(get_session(), current_actor(), participant_id, ulcer_id, utcnow())
-        return paginate_query(get_session(), query, pagination_parameters)
+        return photos.photos_query(get_session(), current_actor(), participant_id, ulcer_id, utcnow())
 
 
 @blp.route("/participants/<id:participant_id>/ulcers/<id:ulcer_id>/area-history")
@@ -184,11 +167,7 @@ class PhotoImage(MethodView):
 @blp.route("/photos/<id:photo_id>/review")
 class PhotoReviewView(MethodView):
     @blp.auth(roles.MANAGE_PARTICIPANTS)
-    @blp.arguments(ReviewSchema)
-    @blp.response(201, PhotoSchema)
-    @blp.alt_response(404, response="NOT_FOUND")
-    @blp.alt_response(409, response="CONFLICT")
-    @blp.alt_response(423, response="LOCKED")
+    @blp.takes(ReviewSchema, PhotoSchema, 404, 409, 423, status=201)
     def post(self, data: dict[str, Any], photo_id: int) -> UlcerPhoto:
         """Accept, correct (send the outline) or reject (send the reason) a photo's estimate."""
         return review.review_photo(get_session(), current_actor(), photo_id, data, utcnow())
@@ -197,11 +176,10 @@ class PhotoReviewView(MethodView):
 @blp.route("/review/photos")
 class ReviewQueue(MethodView):
     @blp.auth(roles.READ_PARTICIPANTS)
-    @blp.response(200, PhotoSchema(many=True))
-    @blp.paginate()
-    def get(self, pagination_parameters: Any) -> list[UlcerPhoto]:
+    @blp.listing(None, PhotoSchema)
+    def get(self) -> Select[UlcerPhoto]:
         """List your sites' unreviewed photos, oldest first."""
-        return paginate_query(get_session(), review.review_queue(current_actor()), pagination_parameters)
+        return review.review_queue(current_actor())
 
 
 def _study_id() -> int:

@@ -14,6 +14,7 @@ from backend.audit.service import record_audit, record_staff_read, snapshot
 from backend.core import idempotency
 from backend.core.actor import Actor
 from backend.core.timeutil import local_date
+from backend.db import flush_or_conflict
 from backend.entries import service as entries
 from backend.errors import Conflict, NotFound
 from backend.locks.service import ensure_writable
@@ -109,11 +110,7 @@ def record_closure(
     ulcer.closures.append(closure)
     if ulcer.healed_on is None or observed_on < ulcer.healed_on:
         ulcer.healed_on = observed_on
-    try:
-        session.flush()
-    except IntegrityError:
-        session.rollback()
-        raise Conflict(f"Closure on {observed_on.isoformat()} is already recorded.") from None
+    flush_or_conflict(session, f"Closure on {observed_on.isoformat()} is already recorded.")
     record_audit(
         session,
         actor,

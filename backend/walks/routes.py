@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
+from sqlalchemy import Select
 
-from backend.core.blueprint import Blueprint, created_or_replay
-from backend.core.pagination import paginate_query
+from backend.core.blueprint import Blueprint
 from backend.core.request_context import current_actor, current_participant_id
 from backend.core.timeutil import utcnow
 from backend.db import get_session
@@ -28,26 +28,24 @@ blp = Blueprint("walks", __name__, url_prefix="/api/v1", description="Six-minute
 class OwnWalkTests(MethodView):
     @blp.auth(patient=True)
     @blp.listing(WalkTestQueryArgsSchema, WalkTestSchema)
-    def get(self, filters: dict[str, Any], pagination_parameters: Any) -> list[WalkTest]:
+    def get(self, filters: dict[str, Any]) -> Select[WalkTest]:
         """List your own walk tests, newest first."""
-        query = service.walk_tests_query(get_session(), current_actor(), current_participant_id(), filters, utcnow())
-        return paginate_query(get_session(), query, pagination_parameters)
+        return service.walk_tests_query(get_session(), current_actor(), current_participant_id(), filters, utcnow())
 
     @blp.auth(patient=True)
     @blp.creates(WalkTestCreateSchema, WalkTestSchema, 423)
     def post(self, data: dict[str, Any]) -> Any:
         """Record a six-minute walk test."""
-        return created_or_replay(service.record_walk_test(get_session(), current_actor(), data, utcnow()))
+        return service.record_walk_test(get_session(), current_actor(), data, utcnow())
 
 
 @blp.route("/participants/<id:participant_id>/walk-tests")
 class ParticipantWalkTests(MethodView):
     @blp.auth(roles.READ_PARTICIPANTS)
     @blp.listing(WalkTestQueryArgsSchema, WalkTestSchema, 404)
-    def get(self, filters: dict[str, Any], participant_id: int, pagination_parameters: Any) -> list[WalkTest]:
+    def get(self, filters: dict[str, Any], participant_id: int) -> Select[WalkTest]:
         """List a participant's walk tests, newest first."""
-        query = service.walk_tests_query(get_session(), current_actor(), participant_id, filters, utcnow())
-        return paginate_query(get_session(), query, pagination_parameters)
+        return service.walk_tests_query(get_session(), current_actor(), participant_id, filters, utcnow())
 
 
 @blp.route("/participants/<id:participant_id>/walk-tests/<id:walk_id>/corrections")
@@ -56,5 +54,4 @@ class ParticipantWalkTestCorrections(MethodView):
     @blp.creates(WalkTestCorrectionSchema, WalkTestSchema, 404, 409, 423)
     def post(self, data: dict[str, Any], participant_id: int, walk_id: int) -> Any:
         """Correct a participant's walk test, with a reason (a new version; the original stays)."""
-        result = service.correct_walk_test(get_session(), current_actor(), participant_id, walk_id, data, utcnow())
-        return created_or_replay(result)
+        return service.correct_walk_test(get_session(), current_actor(), participant_id, walk_id, data, utcnow())

@@ -17,7 +17,6 @@ from backend.flags.models import FlagKind
 from backend.flags.service import raise_flag
 from backend.locks.service import ensure_writable
 from backend.participants.models import Participant
-from backend.participants.scope import participant_in_scope
 from backend.studies.service import current_protocol
 from backend.walks.models import COURSE_METHODS, WalkTest
 
@@ -47,12 +46,9 @@ def record_walk_test(session: Session, actor: Actor, data: dict[str, Any], now: 
 
 
 def _record_walk_test(session: Session, actor: Actor, data: dict[str, Any], now: datetime) -> tuple[WalkTest, bool]:
-    assert actor.participant_id is not None
-    participant = participant_in_scope(session, actor, actor.participant_id)
-    existing, fingerprint = entries.find_replay(session, WalkTest, participant.id, data)
+    participant, existing, fingerprint = entries.own_new_entry(session, actor, WalkTest, data)
     if existing is not None:
         return existing, False
-    entries.require_active(participant)
     check_plausible(data)
     when = entries.time_entry(participant, data["recorded_at"], now)
     ensure_writable(session, actor, participant, when.local_date)
@@ -119,9 +115,7 @@ def walk_tests_query(
     session: Session, actor: Actor, participant_id: int, filters: dict[str, Any], now: datetime
 ) -> Select[WalkTest]:
     """A participant's walk tests, newest first."""
-    query = entries.entries_query(session, actor, WalkTest, participant_id, filters, now)
-    if "method" in filters:
-        query = query.where(WalkTest.method == filters["method"])
+    query = entries.entries_query(session, actor, WalkTest, participant_id, filters, now, equal=("method",))
     return query.order_by(WalkTest.recorded_at.desc(), WalkTest.id.desc())
 
 
