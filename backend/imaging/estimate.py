@@ -24,7 +24,7 @@ from backend.imaging.labels import outer_boundary
 from backend.imaging.marker import MarkerSearch, find_marker, side_px, sticker_quad
 from backend.imaging.result import Analysis, AnchorRejected, Box, MarkerSpec, Point, QualityFlag, RetakeReason, Status
 
-ALGORITHM_VERSION = "2.0.0"
+ALGORITHM_VERSION = "2.1.0"
 
 DETAIL_LONG_SIDE = 1600  # enough for sub-pixel marker corners and a smooth ulcer edge
 WORK_LONG_SIDE = 700  # colour classification and components: cheap at this size
