@@ -24,7 +24,7 @@ from backend.imaging.labels import outer_boundary
 from backend.imaging.marker import MarkerSearch, find_marker, side_px, sticker_quad
 from backend.imaging.result import Analysis, AnchorRejected, Box, MarkerSpec, Point, QualityFlag, RetakeReason, Status
 
-ALGORITHM_VERSION = "2.0.0"
+ALGORITHM_VERSION = "2.1.0"
 
 DETAIL_LONG_SIDE = 1600  # enough for sub-pixel marker corners and a smooth ulcer edge
 WORK_LONG_SIDE = 700  # colour classification and components: cheap at this size
@@ -192,8 +192,6 @@ def _measure(
     touches = region.touches_frame
     if touches:
         flags.append(QualityFlag.ULCER_TOUCHES_BORDER)
-    if region.contrast < segment.LOW_CONTRAST:
-        flags.append(QualityFlag.LOW_CONTRAST)
     outline_pts = [(float(x), float(y)) for x, y in polygon]
     area_px = geometry.shoelace(polygon)
     fills = area_px > WOUND_FILLS_FRAME * fw * fh
@@ -208,8 +206,10 @@ def _measure(
     suggestion = {"outline": outline_pts, "area_px": area_px, "flags": flags, "retake": retake, **marker_kw}
     anchored = seed is not None or box is not None or (outline is not None and len(outline) >= 3)
     # Confined to its box (or the window around a lone tap) and still reaching its edge: the
-    # outline most likely runs on into the skin, or the wound on beyond the box.
-    if not anchored or touches or region.touches_limit or not _trusted(polygon, seed, box):
+    # outline most likely runs on into the skin, or the wound on beyond the box. An outline
+    # that moves with a slightly larger box or a second cut follows no real edge.
+    trusted = region.stable and not region.touches_limit and _trusted(polygon, seed, box)
+    if not anchored or touches or not trusted:
         return result(Status.NEEDS_OUTLINE, **suggestion)
     area_mm2 = geometry.polygon_area_mm2(outline_pts, homography.tolist())
     status = Status.LOW_QUALITY if flags else Status.OK

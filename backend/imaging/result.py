@@ -19,12 +19,13 @@ class Status(StrEnum):
     """How far one measurement may be trusted.
 
     - ok: an outline that deserves trust (holds the tap, stays off the frame border and inside
-      the patient's box) measured through a confidently found marker: `area_mm2` is given.
-    - low_quality: as ok, but a quality flag (tiny or tilted marker, blur, weak edge) makes
-      the mm² shakier: `area_mm2` is given and the flags say why.
+      the patient's box, and stays put when the box is drawn a little larger or the cut is
+      made again inside it) measured through a confidently found marker: `area_mm2` is given.
+    - low_quality: as ok, but a flag on the photo (tiny or tilted marker, blur) makes the mm²
+      shakier: `area_mm2` is given and the flags say why.
     - needs_outline: an outline was found but not one to trust (it touches the frame border,
-      misses the tap, leaves the box, or no anchor was given): it is returned as a suggestion
-      for the nurse to correct or redraw, and `area_mm2` is None.
+      misses the tap, leaves the box, is unstable, or no anchor was given): it is returned as a
+      suggestion for the nurse to correct or redraw, and `area_mm2` is None.
     - no_marker: no usable marker, so never an mm²; an outline may still be suggested.
     - ulcer_not_found: the marker was found but nothing wound-like near the anchor.
     """
@@ -64,7 +65,6 @@ class QualityFlag(StrEnum):
     STRONG_TILT = "strong_tilt"  # camera tilt > 35 degrees from the skin normal
     BLURRED = "blurred"
     ULCER_TOUCHES_BORDER = "ulcer_touches_border"
-    LOW_CONTRAST = "low_contrast"
 
 
 @dataclass(frozen=True)

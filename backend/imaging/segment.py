@@ -11,12 +11,17 @@ except a small disc around the tap: started as "probably wound", GrabCut takes i
 of a window that is large for the wound; started as skin, the wound has to win its pixels.
 The work is done on a crop around the anchor reduced to at most SIDE px, so the time does
 not grow with the photo.
+
+Whether an outline deserves trust is judged by its stability, not by how it looks: an outline
+that follows the wound's real edge stays put when the box is drawn a little larger and when
+GrabCut is run again inside it; one that stopped halfway into reddish periwound skin or pale
+slough moves. Edge contrast, colour separation and shape were weaker signs on real photos.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -33,7 +38,9 @@ TAP_DISC = 0.03  # radius of the certain-wound disc at the tap, share of the box
 ITERATIONS = 5
 GRABCUT_SEED = 16
 FILLED = 0.7  # share of the box a region may cover before the cut is made again from the tap
-LOW_CONTRAST = 10.0  # inside-vs-outside Lab distance along the final edge below which we flag
+GROWN = 1.1  # the patient's box is grown by this factor about its centre for the stability check
+STABLE_GROWN = 0.04  # |log area ratio| of the cut from the grown box within which the outline is stable
+STABLE_REFINED = 0.01  # |log area ratio| of a second cut inside the outline within which it is stable
 LIKE_TAP = 12.0  # Lab distance (L weighted) within which a pixel looks like the tapped tissue
 L_WEIGHT = 0.6  # lighting gradients and vignetting move L far more than they move hue
 
@@ -50,7 +57,8 @@ class Region:
     touches_limit: bool  # the region reaches the box (or tap window) it was confined to
     touches_frame: bool  # the region reaches the photo's border
     fills_box: float  # share of the box (or tap window) the region covers
-    contrast: float  # Lab distance between the strips just inside and just outside the edge
+    refined: float  # area of a second cut made inside the region, as a share of the region's
+    stable: bool = False  # the outline barely moves with a larger box or a second cut
 
 
 def find_ulcer(
@@ -66,12 +74,26 @@ def find_ulcer(
     A box whose whole inside starts as "probably wound" can end up taken (nearly) whole when the
     skin inside it dominates; then the cut is made again starting from the tap, inside the box.
     """
-    region = _cut(detail, exclusion, seed, box, from_tap=box is None)
+    from_tap = box is None
+    region = _cut(detail, exclusion, seed, box, from_tap)
     if region is not None and region.fills_box > FILLED and box is not None and seed is not None:
         again = _cut(detail, exclusion, seed, box, from_tap=True)
         if again is not None and not again.touches_limit:
-            return again
-    return region
+            region, from_tap = again, True
+    if region is None:
+        return region
+    stable = abs(math.log(max(region.refined, 1e-6))) <= STABLE_REFINED
+    if box is not None:  # a lone tap's window is ours, not the patient's: nothing to vary
+        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+        hw, hh = GROWN * (box[2] - box[0]) / 2, GROWN * (box[3] - box[1]) / 2
+        grown = _cut(detail, exclusion, seed, (cx - hw, cy - hh, cx + hw, cy + hh), from_tap)
+        stable = stable and grown is not None and abs(math.log(_area(grown) / _area(region))) <= STABLE_GROWN
+    return replace(region, stable=stable)
+
+
+def _area(region: Region) -> float:
+    """The region's area in detail px."""
+    return float(region.mask.sum()) / region.scale**2
 
 
 def _cut(
@@ -143,8 +165,25 @@ def _cut(
         touches_limit=_reaches_limit(region, (ix0, iy0, ix1, iy1), (cw, ch)),
         touches_frame=bool(at_frame),
         fills_box=float(region[iy0:iy1, ix0:ix1].sum()) / ((iy1 - iy0) * (ix1 - ix0)),
-        contrast=edge_contrast(crop, region),
+        refined=_refined_share(bgr, region, tap),
     )
+
+
+def _refined_share(bgr: U8Array, region: BoolArray, tap: tuple[int, int]) -> float:
+    """Area of a second GrabCut that may only shrink the region, as a share of the region's."""
+    mask = np.where(region, cv2.GC_PR_FGD, cv2.GC_BGD).astype(np.uint8)
+    cv2.circle(mask, tap, 2, cv2.GC_FGD, -1)
+    if not np.any(mask == cv2.GC_BGD):
+        return 1.0
+    bgd = np.zeros((1, 65), np.float64)
+    fgd = np.zeros((1, 65), np.float64)
+    cv2.setRNGSeed(GRABCUT_SEED)
+    try:
+        cv2.grabCut(bgr, mask, (0, 0, 0, 0), bgd, fgd, ITERATIONS, cv2.GC_INIT_WITH_MASK)
+    except cv2.error:  # too few pixels on one side to learn its colours: nothing to vouch for it
+        return 0.0
+    kept = _component_at((mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD), tap)
+    return 0.0 if kept is None else float(kept.sum()) / float(region.sum())
 
 
 def _reaches_limit(region: BoolArray, box: tuple[int, int, int, int], size: tuple[int, int]) -> bool:
@@ -215,21 +254,6 @@ def _likely_wound(detail: U8Array, exclusion: list[F64]) -> tuple[float, float] 
     if redness[y, x] <= 128.0:  # a* of 128 is neutral grey: nothing red at all
         return None
     return ((x + 0.5) / s, (y + 0.5) / s)
-
-
-def edge_contrast(rgb: U8Array, mask: BoolArray) -> float:
-    """Weighted Lab distance between the strip just inside and the strip just outside the edge."""
-    kernel = np.ones((3, 3), np.uint8)
-    m = mask.astype(np.uint8)
-    inner = m.astype(np.bool_) & ~cv2.erode(m, kernel, iterations=2).astype(np.bool_)
-    outer = cv2.dilate(m, kernel, iterations=2).astype(np.bool_) & ~m.astype(np.bool_)
-    if not inner.any() or not outer.any():
-        return 0.0
-    lab = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2Lab).astype(np.float32)
-    lab[..., 0] *= 100.0 / 255.0
-    lab[..., 1:] -= 128.0
-    d = np.median(lab[inner], axis=0) - np.median(lab[outer], axis=0)
-    return float(math.sqrt((L_WEIGHT * d[0]) ** 2 + d[1] ** 2 + d[2] ** 2))
 
 
 def like_tap_share(detail: U8Array, seed: tuple[float, float]) -> float:
