@@ -145,6 +145,13 @@ def test_day28_reduction_below_half_is_zero_and_needs_a_photo() -> None:
     assert (row.value, row.status, row.missing_reason) == (None, "missing", "no_measurement")
 
 
+def test_day28_an_exact_halving_measured_a_hair_short_still_counts() -> None:
+    # 200.00000000000003 is 200 mm² as a homography in floats gives it: 50 % below 400.
+    ulcer = UlcerRecord("A", -14, (photo(-2, 400, 2), photo(28, 200.00000000000003, 3)))
+    row = by_key(Subject(today=40, target_leg="right", ulcers=(ulcer,)))[("DAY28", "ULCER_AREA_REDUCTION_4W_GE50", "A")]
+    assert row.value == 1
+
+
 def test_an_ulcer_first_seen_later_has_no_rows_at_earlier_visits() -> None:
     ulcer = UlcerRecord("B", 40, (photo(41, 90, 1),))
     rows = by_key(Subject(today=70, target_leg="right", ulcers=(ulcer,)))
