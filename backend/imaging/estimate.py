@@ -34,7 +34,7 @@ MIN_SIDE_PX = 8  # below this there is nothing to measure
 SMALL_ULCER_DETAIL_PX = 320  # ulcers up to this extent (detail px) are settled at detail resolution
 
 UPSAMPLE = 4.0  # finest interpolation of the coarse region for its outline
-TOO_DARK_P90 = 60.0  # luma (0-255) that 90 % of the frame stays below: an underexposed photo
+TOO_DARK_P90 = 60.0  # luma (0-255): a frame whose 90th percentile stays below it is underexposed
 WOUND_FILLS_FRAME = 0.5  # outline area / frame area above which the wound cannot be framed with skin
 
 F64 = NDArray[np.float64]
